@@ -1,0 +1,227 @@
+"""Step 0 of the data flow: read and validate ``config.toml`` into typed settings.
+
+Every key of SPEC section 4 has a default here; the root ``config.toml`` shows them
+with comments. Unknown keys, wrong types and bad values raise :class:`ConfigError`
+naming the key, so a typo is never silently ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+LINK_KINDS = ("citation", "pingback", "trackback", "comment", "nav")
+DEFAULT_USER_AGENT = "pingcrawl/0.1 (+https://github.com/pingcrawl/pingcrawl)"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class ConfigError(ValueError):
+    """A configuration problem; the message names the file or key and what is wrong."""
+
+
+def parse_duration(value: str | int | float, key: str = "duration") -> float:
+    """Turn ``"90s"``, ``"15m"``, ``"1d"`` (or a number of seconds) into seconds."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{key}: expected a duration like '30s', '15m', '1d'")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(value)
+        if not match:
+            raise ConfigError(f"{key}: {value!r} is not a duration like '30s', '15m', '1d'")
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds < 0:
+        raise ConfigError(f"{key}: must not be negative")
+    return seconds
+
+
+@dataclass(frozen=True)
+class CrawlSettings:
+    seeds: list[str] = field(default_factory=list)
+    database: str = "pingcrawl.db"
+    max_depth: int = 2
+    max_pages: int = 10000
+    follow: list[str] = field(default_factory=lambda: ["pingback", "trackback", "citation"])
+    recrawl_after: str = "1d"
+    max_runtime: str = "0s"
+
+    @property
+    def recrawl_after_seconds(self) -> float:
+        return parse_duration(self.recrawl_after, "crawl.recrawl_after")
+
+    @property
+    def max_runtime_seconds(self) -> float:
+        return parse_duration(self.max_runtime, "crawl.max_runtime")
+
+
+@dataclass(frozen=True)
+class PolitenessSettings:
+    user_agent: str = DEFAULT_USER_AGENT
+    delay: float = 1.0
+    per_host: int = 1
+    concurrency: int = 16
+    obey_robots: bool = True
+    max_crawl_delay: float = 60.0
+
+    @property
+    def product_token(self) -> str:
+        """The robots.txt product token: the user agent up to the first "/"."""
+        return self.user_agent.split("/", 1)[0].strip() or "pingcrawl"
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    timeout: float = 20.0
+    retries: int = 3
+    max_bytes: int = 5_000_000
+    max_redirects: int = 5
+    proxy: str = ""
+
+
+@dataclass(frozen=True)
+class SafetySettings:
+    allow_private: bool = False
+
+
+@dataclass(frozen=True)
+class Config:
+    crawl: CrawlSettings = field(default_factory=CrawlSettings)
+    politeness: PolitenessSettings = field(default_factory=PolitenessSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    safety: SafetySettings = field(default_factory=SafetySettings)
+
+    def with_overrides(self, **sections: dict[str, Any]) -> Config:
+        """Return a copy with some keys changed, validated like the file: ``crawl={"max_pages": 5}``."""
+        merged = {name: _as_dict(getattr(self, name)) for name in _SECTIONS}
+        for name, values in sections.items():
+            if name not in _SECTIONS:
+                raise ConfigError(f"unknown section [{name}]")
+            merged[name].update(values)
+        return config_from_dict(merged)
+
+
+_SECTIONS: dict[str, type] = {
+    "crawl": CrawlSettings,
+    "politeness": PolitenessSettings,
+    "http": HttpSettings,
+    "safety": SafetySettings,
+}
+
+
+def _as_dict(section: object) -> dict[str, Any]:
+    return {f.name: getattr(section, f.name) for f in fields(section)}  # type: ignore[arg-type]
+
+
+def _check_type(key: str, value: Any, default: Any) -> Any:
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if isinstance(default, int) and not isinstance(default, bool) and type(default) is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    if isinstance(default, list):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{key}: expected a list of strings, got {value!r}")
+        return list(value)
+    return value
+
+
+def _build_section(name: str, raw: Any) -> Any:
+    cls = _SECTIONS[name]
+    if not isinstance(raw, dict):
+        raise ConfigError(f"[{name}] must be a table")
+    defaults = cls()
+    known = {f.name for f in fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in known:
+            raise ConfigError(f"unknown key {name}.{key} (known: {', '.join(sorted(known))})")
+        values[key] = _check_type(f"{name}.{key}", value, getattr(defaults, key))
+    return replace(defaults, **values)
+
+
+def _validate(config: Config) -> None:
+    crawl, polite, http = config.crawl, config.politeness, config.http
+    config.crawl.recrawl_after_seconds  # noqa: B018 - parses and raises on a bad duration
+    config.crawl.max_runtime_seconds  # noqa: B018
+    for kind in crawl.follow:
+        if kind not in LINK_KINDS:
+            raise ConfigError(f"crawl.follow: unknown link kind {kind!r} (one of {LINK_KINDS})")
+    non_negative = {
+        "crawl.max_depth": crawl.max_depth,
+        "crawl.max_pages": crawl.max_pages,
+        "politeness.delay": polite.delay,
+        "politeness.max_crawl_delay": polite.max_crawl_delay,
+        "http.retries": http.retries,
+        "http.max_redirects": http.max_redirects,
+    }
+    for key, value in non_negative.items():
+        if value < 0:
+            raise ConfigError(f"{key}: must not be negative, got {value}")
+    positive = {
+        "politeness.per_host": polite.per_host,
+        "politeness.concurrency": polite.concurrency,
+        "http.timeout": http.timeout,
+        "http.max_bytes": http.max_bytes,
+    }
+    for key, value in positive.items():
+        if value <= 0:
+            raise ConfigError(f"{key}: must be greater than 0, got {value}")
+    if not polite.user_agent.strip():
+        raise ConfigError("politeness.user_agent: must not be empty")
+    if http.proxy and not re.match(r"^https?://[^/]+", http.proxy):
+        raise ConfigError(f"http.proxy: {http.proxy!r} is not an http:// or https:// URL")
+
+
+def config_from_dict(data: dict[str, Any]) -> Config:
+    """Build a validated :class:`Config` from parsed TOML (or any nested dict)."""
+    for name in data:
+        if name not in _SECTIONS:
+            raise ConfigError(f"unknown section [{name}] (known: {', '.join(_SECTIONS)})")
+    sections = {name: _build_section(name, data.get(name, {})) for name in _SECTIONS}
+    config = Config(**sections)
+    _validate(config)
+    return config
+
+
+def default_config_path() -> Path:
+    return Path(os.environ.get("PINGCRAWL_CONFIG", "config.toml"))
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Load ``path``; with no path, ``$PINGCRAWL_CONFIG`` or ``./config.toml`` if present.
+
+    An explicitly named file that does not exist is an error; a missing default file
+    means "all defaults".
+    """
+    explicit = path is not None or "PINGCRAWL_CONFIG" in os.environ
+    file = Path(path) if path is not None else default_config_path()
+    if not file.exists():
+        if explicit:
+            raise ConfigError(f"config file {file} does not exist")
+        return Config()
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: cannot read: {exc}") from None
+    try:
+        return config_from_dict(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{file}: {exc}") from None

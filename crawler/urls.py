@@ -1,0 +1,149 @@
+"""URL normalisation (SPEC section 6) and the small URL facts every stage asks for.
+
+Every URL is normalised before it is stored or compared, so "the same page" means
+"the same string": lower-case scheme and host, IDN to punycode, no default port, no
+fragment, dot segments resolved, tracking parameters and ``replytocom`` dropped, every
+other query parameter and the trailing slash kept as they are.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from urllib.parse import SplitResult, parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
+
+TRACKING_PARAMS = frozenset(
+    {
+        "fbclid",
+        "gclid",
+        "dclid",
+        "msclkid",
+        "mc_cid",
+        "mc_eid",
+        "igshid",
+        "yclid",
+        "_ga",
+        "_hsenc",
+        "_hsmi",
+        "replytocom",
+    }
+)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_COMMENT_PAGE = re.compile(r"^(?P<post>.*?/)comment-page-(?P<n>\d+)/?$")
+_SAFE_PATH = "/:@!$&'()*+,;=-._~%"
+_SAFE_QUERY = _SAFE_PATH + "?"
+_IGNORED_SCHEMES = ("javascript:", "mailto:", "tel:", "data:", "sms:", "about:", "ftp:", "file:")
+
+
+def _idna_host(host: str) -> str:
+    host = host.strip().rstrip(".").lower()
+    if not host or host.isascii():
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return ".".join(
+            label if label.isascii() else "xn--" + label.encode("punycode").decode("ascii")
+            for label in host.split(".")
+        )
+
+
+def _clean_path(path: str) -> str:
+    if not path:
+        return "/"
+    trailing = path.endswith("/") or path.endswith("/.") or path.endswith("/..")
+    resolved = posixpath.normpath(path)
+    if resolved.startswith("//"):
+        resolved = "/" + resolved.lstrip("/")
+    if resolved == ".":
+        resolved = "/"
+    if trailing and not resolved.endswith("/"):
+        resolved += "/"
+    return quote(resolved, safe=_SAFE_PATH)
+
+
+def _clean_query(query: str) -> str:
+    if not query:
+        return ""
+    pairs = parse_qsl(query, keep_blank_values=True)
+    kept = [(k, v) for k, v in pairs if not _is_tracking(k)]
+    if len(kept) == len(pairs):
+        return quote(query, safe=_SAFE_QUERY)
+    return urlencode(kept, doseq=True)
+
+
+def _is_tracking(name: str) -> bool:
+    lowered = name.lower()
+    return lowered.startswith("utm_") or lowered in TRACKING_PARAMS
+
+
+def normalize_url(url: str, base: str | None = None) -> str | None:
+    """Return the normal form of ``url`` (resolved against ``base``), or None if it is not
+    an http(s) URL we could fetch (``mailto:``, ``javascript:``, empty, malformed)."""
+    if url is None:
+        return None
+    url = url.strip().replace("\n", "").replace("\r", "").replace("\t", "")
+    if not url or url.lower().startswith(_IGNORED_SCHEMES):
+        return None
+    try:
+        absolute = urljoin(base, url) if base else url
+        parts = urlsplit(absolute)
+        scheme = parts.scheme.lower()
+        if scheme not in _DEFAULT_PORTS:
+            return None
+        host = _idna_host(parts.hostname or "")
+        port = parts.port
+    except ValueError:
+        return None
+    if not host:
+        return None
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+    return urlunsplit(
+        SplitResult(scheme, netloc, _clean_path(parts.path), _clean_query(parts.query), "")
+    )
+
+
+def host_of(url: str) -> str:
+    """The host (with port if not default) of a normalised URL."""
+    return urlsplit(url).netloc
+
+
+def blog_of(url: str) -> str:
+    """The blog a URL belongs to: its host with a leading ``www.`` removed (SPEC section 6)."""
+    host = urlsplit(url).netloc
+    return host[4:] if host.startswith("www.") else host
+
+
+def same_blog(a: str, b: str) -> bool:
+    return blog_of(a) == blog_of(b)
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def comment_page_post(url: str) -> str | None:
+    """For ``…/post/comment-page-2/`` return ``…/post/``; None for other URLs."""
+    parts = urlsplit(url)
+    match = _COMMENT_PAGE.match(parts.path)
+    if not match:
+        return None
+    return urlunsplit(SplitResult(parts.scheme, parts.netloc, match.group("post"), "", ""))
+
+
+def trap_reason(url: str, max_segments: int = 20, max_length: int = 2000) -> str | None:
+    """Return ``"trap"`` when a URL looks like a crawler trap (SPEC section 7), else None."""
+    if len(url) > max_length:
+        return "trap"
+    segments = [s for s in urlsplit(url).path.split("/") if s]
+    if len(segments) > max_segments:
+        return "trap"
+    counts: dict[str, int] = {}
+    for segment in segments:
+        counts[segment] = counts.get(segment, 0) + 1
+        if counts[segment] >= 3:
+            return "trap"
+    return None

@@ -1,0 +1,218 @@
+"""Step 6 of the data flow: the SQLite schema (SPEC section 5), created with sqlite-utils.
+
+Tables get explicit primary keys, foreign keys and indexes so `sqlite-utils` and
+Datasette show the link graph as relationships. The schema version lives in
+``PRAGMA user_version``; :func:`ensure_schema` migrates an older database forward
+step by step and never drops data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import sqlite_utils
+
+SCHEMA_VERSION = 1
+
+PAGE_COLUMNS: dict[str, type] = {
+    "url": str,
+    "final_url": str,
+    "host": str,
+    "blog": str,
+    "status": int,
+    "content_type": str,
+    "fetched_at": str,
+    "etag": str,
+    "last_modified": str,
+    "sha256": str,
+    "title": str,
+    "is_post": int,
+    "published": str,
+    "author": str,
+    "depth": int,
+    "error": str,
+    "text": str,
+    "next_fetch_at": str,
+    "canonical": str,
+    "post_url": str,  # for a comment page: the post it belongs to
+    "size": int,
+    "pingback_endpoint": str,
+    "webmention_endpoint": str,
+    "feeds": str,  # JSON list
+    "recrawl_interval": float,  # seconds until the next visit (adapted per post)
+    "comments_hash": str,  # detects a changed comment list between visits
+}
+
+RELATED_POSTS_VIEW = """
+SELECT pa.blog AS blog,
+       min(l.src, l.dst) AS a,
+       max(l.src, l.dst) AS b,
+       group_concat(DISTINCT l.kind) AS kinds
+FROM links l
+JOIN pages pa ON pa.url = l.src
+JOIN pages pb ON pb.url = l.dst
+WHERE l.kind IN ('pingback', 'trackback', 'citation')
+  AND pa.is_post = 1 AND pb.is_post = 1
+  AND pa.blog = pb.blog
+  AND l.src != l.dst
+GROUP BY pa.blog, min(l.src, l.dst), max(l.src, l.dst)
+"""
+
+PINGBACKS_VIEW = """
+SELECT c.id, c.post_url AS target, c.source_url AS source, c.kind, c.source_title,
+       c.author, c.published, c.verified, p.blog AS blog, p.title AS target_title
+FROM comments c
+LEFT JOIN pages p ON p.url = c.post_url
+WHERE c.kind IN ('pingback', 'trackback')
+"""
+
+
+def open_database(path: str | Path) -> sqlite_utils.Database:
+    """Open (creating if needed) a pingcrawl database in WAL mode with an up-to-date schema."""
+    db = sqlite_utils.Database(path)
+    db.execute("PRAGMA busy_timeout = 5000")
+    if str(path) != ":memory:":
+        db.enable_wal()
+    db.execute("PRAGMA synchronous = NORMAL")
+    ensure_schema(db)
+    return db
+
+
+def schema_version(db: sqlite_utils.Database) -> int:
+    return db.execute("PRAGMA user_version").fetchone()[0]
+
+
+def ensure_schema(db: sqlite_utils.Database) -> None:
+    """Create or migrate the schema to :data:`SCHEMA_VERSION`."""
+    version = schema_version(db)
+    for target, step in enumerate(MIGRATIONS, start=1):
+        if version < target:
+            with db.conn:
+                step(db)
+                db.execute(f"PRAGMA user_version = {target}")
+
+
+def _create_v1(db: sqlite_utils.Database) -> None:
+    db["bodies"].create({"sha256": str, "html": str}, pk="sha256", if_not_exists=True)
+    db["pages"].create(
+        PAGE_COLUMNS,
+        pk="url",
+        not_null={"url"},
+        defaults={"is_post": 0},
+        foreign_keys=[("sha256", "bodies", "sha256")],
+        if_not_exists=True,
+    )
+    db["comments"].create(
+        {
+            "id": str,
+            "post_url": str,
+            "comment_id": str,
+            "kind": str,
+            "author": str,
+            "author_url": str,
+            "published": str,
+            "text": str,
+            "source_url": str,
+            "source_title": str,
+            "verified": int,
+            "found_on": str,
+            "first_seen": str,
+        },
+        pk="id",
+        not_null={"post_url", "kind"},
+        foreign_keys=[("post_url", "pages", "url")],
+        if_not_exists=True,
+    )
+    db["links"].create(
+        {
+            "src": str,
+            "dst": str,
+            "kind": str,
+            "found_on": str,
+            "anchor": str,
+            "rel": str,
+            "same_blog": int,
+            "first_seen": str,
+        },
+        pk=("src", "dst", "kind"),
+        foreign_keys=[("found_on", "pages", "url")],
+        if_not_exists=True,
+    )
+    db["frontier"].create(
+        {
+            "url": str,
+            "depth": int,
+            "found_on": str,
+            "kind": str,
+            "state": str,
+            "reason": str,
+            "attempts": int,
+            "next_attempt_at": str,
+            "host": str,
+            "post_url": str,
+            "added_at": str,
+        },
+        pk="url",
+        not_null={"state"},
+        defaults={"attempts": 0, "state": "queued"},
+        if_not_exists=True,
+    )
+    db["runs"].create(
+        {
+            "id": int,
+            "started_at": str,
+            "finished_at": str,
+            "status": str,
+            "pid": int,
+            "fetched": int,
+            "failed": int,
+            "skipped": int,
+            "new_pages": int,
+            "new_links": int,
+            "new_comments": int,
+            "not_modified": int,
+        },
+        pk="id",
+        if_not_exists=True,
+    )
+    db["hosts"].create(
+        {
+            "host": str,
+            "robots_status": int,
+            "robots_txt": str,
+            "robots_fetched_at": str,
+            "crawl_delay": float,
+            "last_request_at": str,
+            "errors": int,
+            "paused_until": str,
+            "pause_seconds": float,
+        },
+        pk="host",
+        if_not_exists=True,
+    )
+    _create_indexes(db)
+    _create_views(db)
+    if "pages_fts" not in db.table_names():
+        db["pages"].enable_fts(["title", "text"], create_triggers=True, tokenize="porter")
+
+
+def _create_indexes(db: sqlite_utils.Database) -> None:
+    indexes = {
+        "pages": [["sha256"], ["blog"], ["post_url"], ["next_fetch_at"]],
+        "comments": [["post_url"], ["source_url"], ["kind"]],
+        "links": [["dst"], ["found_on"], ["kind"]],
+        "frontier": [["state", "next_attempt_at"], ["host"]],
+    }
+    for table, columns_list in indexes.items():
+        for columns in columns_list:
+            db[table].create_index(columns, if_not_exists=True)
+
+
+def _create_views(db: sqlite_utils.Database) -> None:
+    db.create_view("related_posts", RELATED_POSTS_VIEW, replace=True)
+    db.create_view("pingbacks", PINGBACKS_VIEW, replace=True)
+
+
+# MIGRATIONS[i] brings a database from version i to i + 1. Append, never edit.
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_create_v1]

@@ -96,7 +96,7 @@ class Config:
     safety: SafetySettings = field(default_factory=SafetySettings)
 
     def with_overrides(self, **sections: dict[str, Any]) -> Config:
-        """Return a copy with some keys changed, validated like the file: ``crawl={"max_pages": 5}``."""
+        """A validated copy with some keys changed: ``with_overrides(crawl={"max_pages": 5})``."""
         merged = {name: _as_dict(getattr(self, name)) for name in _SECTIONS}
         for name, values in sections.items():
             if name not in _SECTIONS:

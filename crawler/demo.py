@@ -1,0 +1,97 @@
+"""``pingcrawl demo``: serve the sample web on 127.0.0.1, crawl it, show what was found.
+
+The sample blogs have made-up host names (``northwind.example`` …); the crawler
+reaches them through its ``http.proxy`` setting pointed at the local server, which
+answers for every host, exactly as a crawl through a real forward proxy would.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from crawler.config import Config
+from crawler.demo_web import SEEDS, build_site
+from crawler.engine import RunSummary, crawl
+
+
+class VirtualWebHandler(BaseHTTPRequestHandler):
+    """Answers proxy-style (absolute URL) and plain requests from a ``(host, path)`` map."""
+
+    site: dict[tuple[str, str], tuple[int, str, str]] = {}
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        target = urlsplit(self.path)
+        host = (target.netloc or self.headers.get("Host", "")).lower()
+        path = target.path or "/"
+        status, content_type, body = self.site.get(
+            (host, path), (404, "text/html", "<h1>Not found</h1>")
+        )
+        data = body.encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        return
+
+
+@contextmanager
+def serve_demo_web() -> Iterator[str]:
+    """Serve the sample web on an ephemeral 127.0.0.1 port; yields the proxy URL."""
+    handler = type("DemoHandler", (VirtualWebHandler,), {"site": build_site()})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def demo_config(database: Path, proxy: str) -> Config:
+    return Config().with_overrides(
+        crawl={"database": str(database), "seeds": SEEDS, "max_depth": 2},
+        politeness={"delay": 0.0, "per_host": 2},
+        http={"proxy": proxy, "timeout": 10.0, "retries": 1},
+        # The proxy is on 127.0.0.1; the sample hosts are made-up names behind it.
+        safety={"allow_private": True},
+    )
+
+
+def run_demo(
+    database: Path, *, fresh: bool = True, echo: Callable[[str], None] = print
+) -> RunSummary:
+    """Crawl the sample web into ``database`` and print the summary, pingbacks, related posts."""
+    if fresh:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{database}{suffix}").unlink(missing_ok=True)
+    with serve_demo_web() as proxy:
+        summary = crawl(demo_config(database, proxy))
+    echo(summary.line())
+    _show_results(database, echo)
+    return summary
+
+
+def _show_results(database: Path, echo: Callable[[str], None]) -> None:
+    from db.graph import verify_pingbacks
+    from db.schema import open_database
+
+    db = open_database(database)
+    verify_pingbacks(db)
+    echo("\nPingbacks and trackbacks (source -> target, verified):")
+    for row in db.query("SELECT source, target, kind, verified FROM pingbacks ORDER BY target"):
+        mark = {1: "yes", 0: "NO (does not link back)"}.get(row["verified"], "unknown")
+        echo(f"  {row['kind']:<9} {row['source']} -> {row['target']}  verified: {mark}")
+    echo("\nRelated posts (same blog, joined by pingback/trackback/citation):")
+    for row in db.query("SELECT blog, a, b, kinds FROM related_posts ORDER BY blog, a, b"):
+        echo(f"  [{row['blog']}] {row['a']} <-> {row['b']}  ({row['kinds']})")
+    echo(f"\nDatabase: {database}  (try: sqlite-utils tables {database} --counts)")

@@ -1,0 +1,481 @@
+"""Step 6 of the data flow: every write the crawler makes, in batched transactions.
+
+The engine calls :class:`Store` with plain values (no HTTP objects cross into ``db/``).
+Writes use raw SQL on one connection and are committed by :meth:`Store.commit_if_due`
+about every half second, so a ``kill -9`` loses at most that much work and never
+leaves a half-written page: a page, its body, comments and links go in together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from db.schema import open_database
+
+COMMIT_INTERVAL = 0.5  # seconds of work a hard kill may cost
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime | None = None) -> str:
+    """ISO 8601 UTC with seconds precision, the format of every stored time."""
+    return (moment or utcnow()).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def iso_in(seconds: float) -> str:
+    return iso(utcnow() + timedelta(seconds=seconds))
+
+
+@dataclass(frozen=True)
+class FrontierEntry:
+    """A URL the crawler wants (``state='queued'``) or refused (``state='skipped'``)."""
+
+    url: str
+    depth: int
+    host: str
+    found_on: str | None = None
+    kind: str = "seed"
+    post_url: str | None = None
+    state: str = "queued"
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class FrontierRow:
+    url: str
+    depth: int
+    host: str
+    kind: str
+    found_on: str | None
+    post_url: str | None
+    attempts: int
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass
+class PageRecord:
+    """What the engine learned about one URL, in database terms."""
+
+    url: str
+    final_url: str
+    host: str
+    blog: str
+    depth: int
+    status: int | None
+    content_type: str | None
+    error: str | None
+    etag: str | None = None
+    last_modified: str | None = None
+    size: int = 0
+    html: str | None = None
+    title: str | None = None
+    is_post: bool = False
+    published: str | None = None
+    author: str | None = None
+    text: str | None = None
+    canonical: str | None = None
+    post_url: str | None = None
+    pingback_endpoint: str | None = None
+    webmention_endpoint: str | None = None
+    feeds: Sequence[str] = ()
+    next_fetch_at: str | None = None
+    recrawl_interval: float | None = None
+
+
+@dataclass(frozen=True)
+class CommentRecord:
+    post_url: str
+    kind: str
+    comment_id: str | None
+    author: str | None
+    author_url: str | None
+    published: str | None
+    text: str | None
+    source_url: str | None
+    source_title: str | None
+
+    @property
+    def id(self) -> str:
+        if self.comment_id:
+            return f"{self.post_url}#comment-{self.comment_id}"
+        basis = "\x1f".join(
+            [self.kind, self.source_url or "", self.author or "", (self.text or "")[:500]]
+        )
+        return f"{self.post_url}#h-{hashlib.sha1(basis.encode()).hexdigest()[:16]}"
+
+
+@dataclass(frozen=True)
+class LinkRecord:
+    src: str
+    dst: str
+    kind: str
+    found_on: str
+    anchor: str | None
+    rel: str | None
+    same_blog: bool
+
+
+@dataclass
+class SaveOutcome:
+    new_page: bool
+    new_links: int
+    new_comments: int
+    comments_changed: bool
+
+
+@dataclass
+class RunCounters:
+    fetched: int = 0
+    failed: int = 0
+    skipped: int = 0
+    new_pages: int = 0
+    new_links: int = 0
+    new_comments: int = 0
+    not_modified: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_row(self) -> dict[str, int]:
+        return {
+            "fetched": self.fetched,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "new_pages": self.new_pages,
+            "new_links": self.new_links,
+            "new_comments": self.new_comments,
+            "not_modified": self.not_modified,
+        }
+
+
+_UPSERT_PAGE = """
+INSERT INTO pages (url, final_url, host, blog, status, content_type, fetched_at, etag,
+    last_modified, sha256, title, is_post, published, author, depth, error, text,
+    next_fetch_at, canonical, post_url, size, pingback_endpoint, webmention_endpoint, feeds,
+    recrawl_interval, comments_hash)
+VALUES (:url, :final_url, :host, :blog, :status, :content_type, :fetched_at, :etag,
+    :last_modified, :sha256, :title, :is_post, :published, :author, :depth, :error, :text,
+    :next_fetch_at, :canonical, :post_url, :size, :pingback_endpoint, :webmention_endpoint,
+    :feeds, :recrawl_interval, :comments_hash)
+ON CONFLICT(url) DO UPDATE SET
+    final_url = excluded.final_url, host = excluded.host, blog = excluded.blog,
+    status = excluded.status, content_type = excluded.content_type,
+    fetched_at = excluded.fetched_at, etag = excluded.etag,
+    last_modified = excluded.last_modified,
+    sha256 = coalesce(excluded.sha256, pages.sha256),
+    title = coalesce(excluded.title, pages.title),
+    is_post = excluded.is_post,
+    published = coalesce(excluded.published, pages.published),
+    author = coalesce(excluded.author, pages.author),
+    depth = min(excluded.depth, pages.depth), error = excluded.error,
+    text = coalesce(excluded.text, pages.text),
+    next_fetch_at = excluded.next_fetch_at, canonical = excluded.canonical,
+    post_url = excluded.post_url, size = excluded.size,
+    pingback_endpoint = excluded.pingback_endpoint,
+    webmention_endpoint = excluded.webmention_endpoint, feeds = excluded.feeds,
+    recrawl_interval = excluded.recrawl_interval,
+    comments_hash = coalesce(excluded.comments_hash, pages.comments_hash)
+"""
+
+_UPSERT_COMMENT = """
+INSERT INTO comments (id, post_url, comment_id, kind, author, author_url, published, text,
+    source_url, source_title, verified, found_on, first_seen)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)
+ON CONFLICT(id) DO UPDATE SET
+    kind = excluded.kind, author = excluded.author, author_url = excluded.author_url,
+    published = excluded.published, text = excluded.text, source_url = excluded.source_url,
+    source_title = excluded.source_title, found_on = excluded.found_on
+"""
+
+_INSERT_LINK = """
+INSERT OR IGNORE INTO links (src, dst, kind, found_on, anchor, rel, same_blog, first_seen)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+_ENQUEUE = """
+INSERT INTO frontier (url, depth, found_on, kind, state, reason, attempts, host, post_url,
+    added_at)
+VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?)
+ON CONFLICT(url) DO UPDATE SET
+    depth = excluded.depth, found_on = excluded.found_on, kind = excluded.kind,
+    state = excluded.state, reason = excluded.reason, post_url = excluded.post_url
+WHERE excluded.state = 'queued' AND frontier.state = 'skipped'
+    AND frontier.reason = 'depth' AND excluded.depth < frontier.depth
+"""
+
+# Interleave hosts: the first queued URL of every host before the second of any, so one
+# big blog cannot monopolise the workers while its politeness delay makes them wait.
+_CLAIMABLE = """
+SELECT f.url, f.depth, f.host, f.kind, f.found_on, f.post_url, f.attempts,
+       p.etag, p.last_modified
+FROM (
+    SELECT url, depth, host, kind, found_on, post_url, attempts,
+           row_number() OVER (PARTITION BY host ORDER BY depth, added_at, url) AS rank
+    FROM frontier
+    WHERE state = 'queued' AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
+) AS f
+LEFT JOIN pages p ON p.url = f.url
+ORDER BY f.rank, f.depth
+LIMIT ?
+"""
+
+
+class Store:
+    """All writes and the reads the crawl loop needs, on one SQLite connection."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+        self.conn = db.conn
+        self._last_commit = time.monotonic()
+
+    @classmethod
+    def open(cls, path: str | Path) -> Store:
+        return cls(open_database(path))
+
+    def close(self) -> None:
+        self.commit()
+        self.conn.close()
+
+    # -- transactions -------------------------------------------------------------
+    def commit(self) -> None:
+        self.conn.commit()
+        self._last_commit = time.monotonic()
+
+    def commit_if_due(self) -> bool:
+        if time.monotonic() - self._last_commit >= COMMIT_INTERVAL:
+            self.commit()
+            return True
+        return False
+
+    # -- runs ---------------------------------------------------------------------
+    def start_run(self, pid: int) -> int:
+        """Mark runs left ``running`` by a dead process as crashed, then open a new run."""
+        self.conn.execute(
+            "UPDATE runs SET status = 'crashed', finished_at = coalesce(finished_at, ?) "
+            "WHERE status = 'running'",
+            (iso(),),
+        )
+        cursor = self.conn.execute(
+            "INSERT INTO runs (started_at, status, pid, fetched, failed, skipped, new_pages,"
+            " new_links, new_comments, not_modified) VALUES (?, 'running', ?, 0, 0, 0, 0, 0, 0, 0)",
+            (iso(), pid),
+        )
+        self.commit()
+        return int(cursor.lastrowid or 0)
+
+    def update_run(self, run_id: int, counters: RunCounters) -> None:
+        row = counters.as_row()
+        assignments = ", ".join(f"{k} = :{k}" for k in row)
+        self.conn.execute(f"UPDATE runs SET {assignments} WHERE id = :id", {**row, "id": run_id})
+
+    def finish_run(self, run_id: int, status: str, counters: RunCounters) -> None:
+        self.update_run(run_id, counters)
+        self.conn.execute(
+            "UPDATE runs SET status = ?, finished_at = ? WHERE id = ?", (status, iso(), run_id)
+        )
+        self.commit()
+
+    # -- hosts (the fetcher's HostStore) --------------------------------------------
+    def get_host(self, host: str) -> dict[str, Any] | None:
+        cursor = self.conn.execute("SELECT * FROM hosts WHERE host = ?", (host,))
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        return dict(zip([c[0] for c in cursor.description], row, strict=True))
+
+    def save_host(self, host: str, **values: Any) -> None:
+        known = set(self.db["hosts"].columns_dict)
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"hosts has no column(s) {sorted(unknown)}")
+        row = {"host": host, **values}
+        columns = ", ".join(row)
+        placeholders = ", ".join(f":{c}" for c in row)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in values) or "host = host"
+        self.conn.execute(
+            f"INSERT INTO hosts ({columns}) VALUES ({placeholders}) "
+            f"ON CONFLICT(host) DO UPDATE SET {updates}",
+            row,
+        )
+
+    # -- frontier -------------------------------------------------------------------
+    def enqueue(self, entries: Iterable[FrontierEntry]) -> int:
+        """Add URLs to the frontier; a URL already known keeps its state. Returns new rows."""
+        now = iso()
+        before = self.conn.total_changes
+        self.conn.executemany(
+            _ENQUEUE,
+            [
+                (e.url, e.depth, e.found_on, e.kind, e.state, e.reason, e.host, e.post_url, now)
+                for e in entries
+            ],
+        )
+        return self.conn.total_changes - before
+
+    def requeue_urls(self, urls: Iterable[str]) -> int:
+        """Put known URLs (done or failed) back in the queue, e.g. seeds given again."""
+        before = self.conn.total_changes
+        self.conn.executemany(
+            "UPDATE frontier SET state = 'queued', reason = NULL, next_attempt_at = NULL "
+            "WHERE url = ? AND state IN ('done', 'failed')",
+            [(u,) for u in urls],
+        )
+        return self.conn.total_changes - before
+
+    def claim(self, limit: int) -> list[FrontierRow]:
+        """Take up to ``limit`` due URLs (hosts interleaved) and mark them ``claimed``."""
+        rows = [FrontierRow(*r) for r in self.conn.execute(_CLAIMABLE, (iso(), limit))]
+        self.conn.executemany(
+            "UPDATE frontier SET state = 'claimed', attempts = attempts + 1 WHERE url = ?",
+            [(r.url,) for r in rows],
+        )
+        return rows
+
+    def release_claimed(self) -> int:
+        """Return claimed-but-unfinished work to the queue (after a crash or a stop)."""
+        cursor = self.conn.execute("UPDATE frontier SET state = 'queued' WHERE state = 'claimed'")
+        return cursor.rowcount
+
+    def finish(self, url: str, state: str, reason: str | None = None) -> None:
+        self.conn.execute(
+            "UPDATE frontier SET state = ?, reason = ?, next_attempt_at = NULL WHERE url = ?",
+            (state, reason, url),
+        )
+
+    def postpone(self, url: str, seconds: float, reason: str) -> None:
+        self.conn.execute(
+            "UPDATE frontier SET state = 'queued', reason = ?, next_attempt_at = ? WHERE url = ?",
+            (reason, iso_in(seconds), url),
+        )
+
+    def queue_due_recrawls(self) -> int:
+        """Queue posts whose ``next_fetch_at`` has passed, with their known comment pages."""
+        now = iso()
+        cursor = self.conn.execute(
+            """
+            UPDATE frontier SET state = 'queued', reason = NULL, next_attempt_at = NULL
+            WHERE state IN ('done', 'failed') AND url IN (
+                SELECT url FROM pages WHERE is_post = 1 AND next_fetch_at <= :now
+                UNION
+                SELECT c.url FROM pages c JOIN pages p ON p.url = c.post_url
+                WHERE p.is_post = 1 AND p.next_fetch_at <= :now
+            )
+            """,
+            {"now": now},
+        )
+        return cursor.rowcount
+
+    def frontier_counts(self) -> dict[str, int]:
+        return dict(self.conn.execute("SELECT state, count(*) FROM frontier GROUP BY state"))
+
+    # -- pages ------------------------------------------------------------------------
+    def page_exists(self, url: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM pages WHERE url = ?", (url,)).fetchone() is not None
+
+    def previous_comments_hash(self, url: str) -> tuple[str | None, float | None]:
+        row = self.conn.execute(
+            "SELECT comments_hash, recrawl_interval FROM pages WHERE url = ?", (url,)
+        ).fetchone()
+        return (row[0], row[1]) if row else (None, None)
+
+    def mark_not_modified(self, url: str, next_fetch_at: str, interval: float | None) -> None:
+        self.conn.execute(
+            "UPDATE pages SET fetched_at = ?, status = 304, error = NULL, next_fetch_at = ?, "
+            "recrawl_interval = coalesce(?, recrawl_interval) WHERE url = ?",
+            (iso(), next_fetch_at, interval, url),
+        )
+
+    def mark_scheduled(self, url: str, next_fetch_at: str, interval: float) -> None:
+        self.conn.execute(
+            "UPDATE pages SET next_fetch_at = ?, recrawl_interval = ? WHERE url = ?",
+            (next_fetch_at, interval, url),
+        )
+
+    def save_page(
+        self,
+        page: PageRecord,
+        comments: Sequence[CommentRecord] = (),
+        links: Sequence[LinkRecord] = (),
+        comments_hash: str | None = None,
+    ) -> SaveOutcome:
+        """Write one fetched page with its body, comments and links (in the open batch)."""
+        new_page = not self.page_exists(page.url)
+        sha = None
+        if page.html is not None:
+            sha = hashlib.sha256(page.html.encode("utf-8", "surrogatepass")).hexdigest()
+            self.conn.execute(
+                "INSERT OR IGNORE INTO bodies (sha256, html) VALUES (?, ?)", (sha, page.html)
+            )
+        previous_hash, _ = self.previous_comments_hash(page.url)
+        self.conn.execute(_UPSERT_PAGE, self._page_row(page, sha, comments_hash))
+        new_comments = self._save_comments(page.url, comments)
+        new_links = self._save_links(links)
+        changed = comments_hash is not None and comments_hash != previous_hash
+        return SaveOutcome(new_page, new_links, new_comments, changed)
+
+    def _page_row(self, page: PageRecord, sha: str | None, comments_hash: str | None) -> dict:
+        row = {k: v for k, v in page.__dict__.items() if k != "html"}
+        row.update(
+            sha256=sha,
+            is_post=int(page.is_post),
+            fetched_at=iso(),
+            feeds=json.dumps(list(page.feeds)) if page.feeds else None,
+            comments_hash=comments_hash,
+        )
+        return row
+
+    def _save_comments(self, found_on: str, comments: Sequence[CommentRecord]) -> int:
+        if not comments:
+            return 0
+        now = iso()
+        ids = [c.id for c in comments]
+        placeholders = ",".join("?" * len(ids))
+        known = {
+            r[0]
+            for r in self.conn.execute(f"SELECT id FROM comments WHERE id IN ({placeholders})", ids)
+        }
+        self.conn.executemany(
+            _UPSERT_COMMENT,
+            [
+                (
+                    c.id,
+                    c.post_url,
+                    c.comment_id,
+                    c.kind,
+                    c.author,
+                    c.author_url,
+                    c.published,
+                    c.text,
+                    c.source_url,
+                    c.source_title,
+                    found_on,
+                    now,
+                )
+                for c in comments
+            ],
+        )
+        return len(set(ids) - known)
+
+    def _save_links(self, links: Sequence[LinkRecord]) -> int:
+        if not links:
+            return 0
+        now = iso()
+        before = self.conn.total_changes
+        self.conn.executemany(
+            _INSERT_LINK,
+            [
+                (lk.src, lk.dst, lk.kind, lk.found_on, lk.anchor, lk.rel, int(lk.same_blog), now)
+                for lk in links
+            ],
+        )
+        return self.conn.total_changes - before

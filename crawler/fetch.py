@@ -1,0 +1,620 @@
+"""Step 4 of the data flow: fetch one URL politely and safely, and record what happened.
+
+The send path is layered, one concern per function (the shape of httpx's ``send``):
+
+``Fetcher.fetch()``      safety check, host pause, robots.txt, Crawl-delay → FetchResult
+ → ``_with_retries()``   tenacity: backoff with jitter on timeouts, connection errors,
+                         429 and 5xx; Retry-After; host pauses
+ → ``_follow()``         redirects: each hop checked (safety, robots), paced, bounded, loops
+ → ``_send_once()``      one request in the host's politeness slot, under the timeout
+ → ``_exchange()``       stream the body through bounded decoders, cut at ``max_bytes``
+
+``fetch()`` never raises for anything the network or a server does: a failure is a short
+``error`` string, a URL that was not requested at all has a ``skip_reason``.
+
+Errors: ``timeout``, ``connection_error``, ``connection_reset``, ``proxy_error``,
+``invalid_url``, ``decoding_error``, ``too_large``, ``redirect_loop``,
+``too_many_redirects``, ``redirect_private`` / ``redirect_scheme`` / ``redirect_robots`` /
+``redirect_crawl_delay`` (a hop we refused to follow; ``final_url`` is that hop),
+``robots_unavailable`` (with skip_reason ``robots``: the host's robots.txt could not be read,
+ask again later), ``host_paused`` (the host is paused after repeated 429/503 or refused
+connections, or asked for a Retry-After longer than we wait inline: ask again later).
+Skip reasons: ``scheme``, ``private``, ``robots``, ``crawl_delay``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Protocol
+
+import httpx
+from tenacity import AsyncRetrying, retry_if_result, stop_after_attempt, stop_any
+from tenacity.wait import wait_exponential_jitter
+
+from crawler import safety
+from crawler.config import Config
+from crawler.decode import decode_html
+from crawler.inflate import Decoder, DecodingError, Identity, accept_encoding, decoder_for
+from crawler.robots import (
+    MAX_ROBOTS_BYTES,
+    MAX_ROBOTS_REDIRECTS,
+    ROBOTS_TTL,
+    UNREACHABLE,
+    RobotsRules,
+    decode_robots,
+    robots_url,
+)
+from crawler.slots import Slots
+from crawler.urls import host_of, normalize_url
+
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+RETRY_AFTER_CAP = 3600.0  # a Retry-After longer than this is read as this
+DISCARD_BYTES = 64 * 1024  # of an error or redirect body, read so the connection is reused
+_HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<title", b"<meta", b"<!--")
+_LAST_REQUEST_EVERY = 60.0  # seconds between hosts.last_request_at writes for one host
+
+
+class HostStore(Protocol):
+    """Per-host state kept across runs (the ``hosts`` table, implemented in ``db/store.py``).
+
+    Columns the fetcher reads and writes (``save_host`` passes only some of them):
+
+    - ``robots_status`` INTEGER: HTTP status of the last robots.txt answer, 0 if none came
+    - ``robots_txt`` TEXT: its body (at most 500 KiB), ``robots_fetched_at`` TEXT (ISO UTC)
+    - ``crawl_delay`` REAL: the Crawl-delay for our product token, NULL when none
+    - ``paused_until`` TEXT (ISO UTC, NULL when not paused), ``pause_level`` INTEGER (how
+      many times the pause has doubled), ``errors`` INTEGER (consecutive throttling answers
+      or refused connections; 0 after a good answer)
+    - ``last_request_at`` TEXT (ISO UTC), written at most once a minute per host
+    """
+
+    def get_host(self, host: str) -> dict[str, Any] | None: ...
+
+    def save_host(self, host: str, **values: Any) -> None: ...
+
+
+@dataclass
+class FetchResult:
+    """The outcome of fetching one URL: what the engine stores and tests assert on."""
+
+    url: str
+    final_url: str
+    status: int | None = None
+    content_type: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    text: str | None = None
+    size: int = 0
+    error: str | None = None
+    skip_reason: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    redirects: list[str] = field(default_factory=list)
+    attempts: int = 0
+    elapsed: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.skip_reason is None and self.status is not None
+
+
+@dataclass
+class _Answer:
+    """One request's outcome, internal to the send path."""
+
+    url: str
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+    size: int = 0
+    error: str | None = None
+    connect_failed: bool = False  # no connection at all: counts towards a host pause
+
+
+@dataclass
+class _Chain:
+    """The outcome of one redirect chain."""
+
+    answer: _Answer
+    redirects: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _HostState:
+    robots: RobotsRules | None = None
+    robots_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    strikes: int = 0
+    pause_level: int = 0
+    paused_until: float = 0.0  # wall clock
+    last_saved: float = 0.0  # monotonic time of the last last_request_at write
+
+
+class Fetcher:
+    """Fetches URLs for one run. Build one, use it as ``async with Fetcher(config) as f``.
+
+    The backoff and pause figures are constructor parameters with production defaults so
+    tests can make them tiny; ``check_dns`` defaults to "when no proxy and no injected
+    transport" (a proxy or a test transport decides where requests really go).
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        host_store: HostStore | None = None,
+        backoff_base: float = 1.0,
+        backoff_max: float = 60.0,
+        retry_after_cap: float = RETRY_AFTER_CAP,
+        max_inline_wait: float = 60.0,
+        pause_after: int = 3,
+        pause_base: float = 60.0,
+        pause_max: float = 86400.0,
+        robots_ttl: float = ROBOTS_TTL,
+        check_dns: bool | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self._polite = config.politeness
+        self._http = config.http
+        self._store = host_store
+        self._backoff = (backoff_base, backoff_max)
+        self._retry_after_cap = retry_after_cap
+        self._max_inline_wait = max_inline_wait
+        self._pause = (pause_after, pause_base, pause_max)
+        self._robots_ttl = robots_ttl
+        self._check_dns = (
+            check_dns if check_dns is not None else (transport is None and not self._http.proxy)
+        )
+        self._rng = rng or random.Random()
+        self._token = self._polite.product_token
+        self._slots = Slots(self._polite.delay, self._polite.per_host, self._polite.concurrency)
+        self._hosts: dict[str, _HostState] = {}
+        self._client = self._build_client(transport)
+
+    def _build_client(self, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
+        """The one HTTP client of the run: redirects are ours, the proxy takes everything."""
+        concurrency = self._polite.concurrency
+        return httpx.AsyncClient(
+            transport=transport,
+            proxy=self._http.proxy or None,
+            follow_redirects=False,
+            trust_env=False,  # config.toml is the one place a proxy is set
+            timeout=httpx.Timeout(self._http.timeout),
+            limits=httpx.Limits(
+                max_connections=None,  # the slots bound what is in flight
+                max_keepalive_connections=max(20, 2 * concurrency),
+            ),
+            headers={
+                "User-Agent": self._polite.user_agent,
+                "Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5",
+                "Accept-Encoding": accept_encoding(),
+            },
+        )
+
+    async def __aenter__(self) -> Fetcher:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    # -- layer 1: admission and the result -------------------------------------------------
+
+    async def fetch(
+        self, url: str, *, etag: str | None = None, last_modified: str | None = None
+    ) -> FetchResult:
+        """Fetch ``url`` (already normalised); never raises for network or server trouble."""
+        started = time.monotonic()
+        result = FetchResult(url=url, final_url=url)
+        refusal = await self._admit(url)
+        if refusal is not None:
+            result.skip_reason, result.error = refusal
+        else:
+            headers = _conditional_headers(etag, last_modified)
+            counter = [0]
+            chain = await self._with_retries(url, headers, counter)
+            _fill_result(result, chain, self._http.max_bytes)
+            result.attempts = counter[0]
+            self._note_request(host_of(url))
+        result.elapsed = time.monotonic() - started
+        return result
+
+    async def _admit(self, url: str) -> tuple[str | None, str | None] | None:
+        """``(skip_reason, error)`` when ``url`` must not be requested now, else None."""
+        reason = await self._unsafe(url)
+        if reason is not None:
+            return reason, None
+        if self._paused(host_of(url)):
+            return None, "host_paused"
+        return await self._robots_refusal(url)
+
+    async def _unsafe(self, url: str) -> str | None:
+        allow = self.config.safety.allow_private
+        reason = safety.check_url(url, allow_private=allow)
+        if reason is None and self._check_dns and not allow:
+            reason = await safety.check_resolved(url)
+        return reason
+
+    async def _robots_refusal(self, url: str) -> tuple[str | None, str | None] | None:
+        if not self._polite.obey_robots:
+            return None
+        rules = await self._robots(url)
+        if not rules.reachable:
+            return "robots", UNREACHABLE
+        if not rules.allows(url, self._token):
+            return "robots", None
+        delay = rules.crawl_delay(self._token)
+        if delay is not None and delay > self._polite.max_crawl_delay:
+            return "crawl_delay", None
+        if delay is not None:
+            self._slots.set_delay(host_of(url), delay)
+        return None
+
+    # -- robots.txt ------------------------------------------------------------------------
+
+    async def _robots(self, url: str) -> RobotsRules:
+        """The rules for ``url``'s host: from memory, the store, or a (paced) request."""
+        host = host_of(url)
+        state = self._host(host)
+        async with state.robots_lock:
+            if state.robots is None or not state.robots.is_fresh(ttl=self._robots_ttl):
+                state.robots = await self._read_robots(robots_url(url))
+                if self._store is not None:
+                    self._store.save_host(host, **state.robots.to_store(self._token))
+            return state.robots
+
+    async def _read_robots(self, url: str) -> RobotsRules:
+        seen = {url}
+        for _ in range(MAX_ROBOTS_REDIRECTS + 1):
+            answer = await self._send_once(url, {}, robots=True)
+            if answer.error is not None:
+                return RobotsRules(0)
+            target = _redirect_target(answer)
+            if target is None:
+                text = decode_robots(answer.body or b"") if answer.status == 200 else ""
+                return RobotsRules(answer.status or 0, text)
+            if target in seen or await self._unsafe(target) is not None:
+                break
+            seen.add(target)
+            url = target
+        return RobotsRules(404)  # RFC 9309: too many redirects may be read as unavailable
+
+    # -- layer 2: retries ------------------------------------------------------------------
+
+    async def _with_retries(self, url: str, headers: dict[str, str], counter: list[int]) -> _Chain:
+        base, cap = self._backoff
+        retrying = AsyncRetrying(
+            stop=stop_any(
+                stop_after_attempt(self._http.retries + 1),
+                lambda state: self._stop_early(state.outcome.result()),
+            ),
+            wait=wait_exponential_jitter(initial=base, max=cap, jitter=base),
+            retry=retry_if_result(self._retryable),
+            retry_error_callback=lambda state: state.outcome.result(),
+        )
+        chain: _Chain = await retrying(self._follow, url, headers, counter)
+        if self._paused(host_of(chain.answer.url)) and self._retryable(chain):
+            chain.answer.error = "host_paused"
+        return chain
+
+    def _retryable(self, chain: _Chain) -> bool:
+        answer = chain.answer
+        if answer.error in ("timeout", "connection_error", "connection_reset"):
+            return True
+        return answer.error is None and answer.status is not None and _retry_status(answer.status)
+
+    def _stop_early(self, chain: _Chain) -> bool:
+        return self._paused(host_of(chain.answer.url))
+
+    # -- layer 3: redirects ----------------------------------------------------------------
+
+    async def _follow(self, url: str, headers: dict[str, str], counter: list[int]) -> _Chain:
+        chain = _Chain(_Answer(url))
+        seen = {url}
+        current = url
+        while True:
+            counter[0] += 1
+            answer = await self._send_once(current, headers)
+            chain.answer = answer
+            target = _redirect_target(answer)
+            if target is None:
+                return chain
+            refusal = await self._refuse_hop(target, seen, len(chain.redirects))
+            if refusal is not None:
+                answer.error = refusal
+                if refusal != "redirect_loop":
+                    answer.url = target
+                return chain
+            chain.redirects.append(target)
+            seen.add(target)
+            current = target
+
+    async def _refuse_hop(self, target: str, seen: set[str], hops: int) -> str | None:
+        if target in seen:
+            return "redirect_loop"
+        if hops >= self._http.max_redirects:
+            return "too_many_redirects"
+        reason = await self._unsafe(target)
+        if reason is not None:
+            return f"redirect_{reason}"
+        if self._paused(host_of(target)):
+            return "host_paused"
+        refusal = await self._robots_refusal(target)
+        if refusal is not None:
+            skip, error = refusal
+            return error or f"redirect_{skip}"
+        return None
+
+    # -- layer 4: one request --------------------------------------------------------------
+
+    async def _send_once(self, url: str, headers: dict[str, str], robots: bool = False) -> _Answer:
+        """One request in its host's slot, the whole of it under ``http.timeout``."""
+        host = host_of(url)
+        async with self._slots.request(host):
+            try:
+                async with asyncio.timeout(self._http.timeout):
+                    answer = await self._exchange(url, headers, robots)
+            except TimeoutError:
+                answer = _Answer(url, error="timeout")
+            except httpx.ConnectTimeout:
+                answer = _Answer(url, error="timeout", connect_failed=True)
+            except httpx.TimeoutException:
+                answer = _Answer(url, error="timeout")
+            except httpx.ProxyError:
+                answer = _Answer(url, error="proxy_error")
+            except httpx.ConnectError:
+                answer = _Answer(url, error="connection_error", connect_failed=True)
+            except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError):
+                answer = _Answer(url, error="connection_reset")
+            except (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL):
+                answer = _Answer(url, error="invalid_url")
+            except DecodingError:
+                answer = _Answer(url, error="decoding_error")
+            except httpx.TransportError:
+                answer = _Answer(url, error="connection_error")
+        if not robots:
+            self._note_answer(host, answer)
+        return answer
+
+    async def _exchange(self, url: str, headers: dict[str, str], robots: bool) -> _Answer:
+        request = self._client.build_request("GET", url, headers=headers)
+        response = await self._client.send(request, stream=True)
+        try:
+            answer = _Answer(url, response.status_code, dict(response.headers.items()))
+            if robots:
+                await _read_body(response, answer, MAX_ROBOTS_BYTES, keep=True, cut_ok=True)
+            elif 200 <= response.status_code < 300:
+                keep = _media_type(answer.headers) in HTML_TYPES | {None}
+                await _read_body(response, answer, self._http.max_bytes, keep=keep)
+            else:
+                await _discard_body(response)
+            return answer
+        finally:
+            await response.aclose()
+
+    # -- host state: pauses and Retry-After ------------------------------------------------
+
+    def _host(self, host: str) -> _HostState:
+        state = self._hosts.get(host)
+        if state is None:
+            state = self._hosts[host] = _HostState()
+            self._load_host(host, state)
+        return state
+
+    def _load_host(self, host: str, state: _HostState) -> None:
+        row = self._store.get_host(host) if self._store is not None else None
+        if not row:
+            return
+        state.robots = RobotsRules.from_store(row, ttl=self._robots_ttl)
+        state.pause_level = int(row.get("pause_level") or 0)
+        state.paused_until = _parse_iso(row.get("paused_until"))
+        state.strikes = int(row.get("errors") or 0)
+
+    def _paused(self, host: str) -> bool:
+        return self._host(host).paused_until > time.time()
+
+    def _note_answer(self, host: str, answer: _Answer) -> None:
+        """Honour Retry-After; count throttling answers and refused connections; pause."""
+        state = self._host(host)
+        wait = None
+        if answer.status in (429, 503):
+            wait = _retry_after(answer.headers.get("retry-after"), self._retry_after_cap)
+        if wait is not None:
+            self._slots.hold_off(host, wait)
+            if wait > self._max_inline_wait:
+                self._pause_until(host, state, time.time() + wait, escalate=False)
+        elif answer.status in (429, 503) or answer.connect_failed:
+            state.strikes += 1
+            if state.strikes >= self._pause[0]:
+                self._pause_host(host, state)
+        elif (
+            answer.status is not None
+            and answer.status < 500
+            and (state.strikes or state.pause_level)
+        ):
+            state.strikes = 0
+            if state.pause_level:
+                state.pause_level = 0
+                self._save(host, pause_level=0, paused_until=None, errors=0)
+
+    def _pause_host(self, host: str, state: _HostState) -> None:
+        _after, base, cap = self._pause
+        length = min(cap, base * 2**state.pause_level) * self._rng.uniform(0.8, 1.2)
+        self._pause_until(host, state, time.time() + min(length, cap), escalate=True)
+
+    def _pause_until(self, host: str, state: _HostState, until: float, escalate: bool) -> None:
+        state.paused_until = max(state.paused_until, until)
+        if escalate:
+            state.pause_level += 1
+            state.strikes = 0
+        self._save(
+            host,
+            paused_until=_iso(state.paused_until),
+            pause_level=state.pause_level,
+            errors=state.strikes,
+        )
+
+    def _note_request(self, host: str) -> None:
+        state = self._host(host)
+        now = time.monotonic()
+        if self._store is not None and now - state.last_saved >= _LAST_REQUEST_EVERY:
+            state.last_saved = now
+            self._save(host, last_request_at=_iso(time.time()))
+
+    def _save(self, host: str, **values: Any) -> None:
+        if self._store is not None:
+            self._store.save_host(host, **values)
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+async def _read_body(
+    response: httpx.Response, answer: _Answer, limit: int, keep: bool, cut_ok: bool = False
+) -> None:
+    """Stream the body through a bounded decoder; keep it (if ``keep``) up to ``limit``
+    decoded bytes. Past the limit the rest is never read: ``too_large`` unless ``cut_ok``."""
+    chunks: list[bytes] = []
+    size = 0
+    decoder, raw_chunks = _raw_stream(response, answer.headers.get("content-encoding"))
+    async for raw in raw_chunks:
+        for piece in decoder.feed(raw):
+            if size + len(piece) > limit:
+                if keep:
+                    chunks.append(piece[: limit - size])
+                answer.size, answer.body = limit, b"".join(chunks) if keep else None
+                answer.error = None if cut_ok else "too_large"
+                return
+            size += len(piece)
+            if keep:
+                chunks.append(piece)
+    for piece in decoder.flush():
+        size += len(piece)
+        if keep:
+            chunks.append(piece)
+    answer.size = min(size, limit)
+    answer.body = b"".join(chunks)[:limit] if keep else None
+
+
+def _raw_stream(
+    response: httpx.Response, content_encoding: str | None
+) -> tuple[Decoder, AsyncIterator[bytes]]:
+    """The body's bytes as sent and their decoder. A response built in memory (by a
+    MockTransport) is already read and decoded by httpx: then its content passes through."""
+    if response.is_stream_consumed and hasattr(response, "_content"):
+        return Identity(), _one(response.content)
+    return decoder_for(content_encoding), response.aiter_raw()
+
+
+async def _one(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def _discard_body(response: httpx.Response) -> None:
+    read = 0
+    _decoder, raw_chunks = _raw_stream(response, None)
+    async for raw in raw_chunks:
+        read += len(raw)
+        if read > DISCARD_BYTES:
+            return
+
+
+def _fill_result(result: FetchResult, chain: _Chain, max_bytes: int) -> None:
+    answer = chain.answer
+    result.final_url = answer.url
+    result.redirects = chain.redirects
+    result.status = answer.status
+    result.headers = answer.headers
+    result.content_type = _media_type(answer.headers)
+    result.size = answer.size
+    result.error = answer.error
+    result.etag = answer.headers.get("etag")
+    result.last_modified = answer.headers.get("last-modified")
+    if _is_html_body(answer, result.content_type):
+        result.text, _codec = decode_html(answer.body or b"", answer.headers.get("content-type"))
+
+
+def _is_html_body(answer: _Answer, content_type: str | None) -> bool:
+    if answer.body is None or answer.status is None or not 200 <= answer.status < 300:
+        return False
+    return content_type in HTML_TYPES or (content_type is None and looks_like_html(answer.body))
+
+
+def looks_like_html(body: bytes) -> bool:
+    """The HTML standard's sniffing, reduced to what a blog crawler meets."""
+    head = body[:1024].lstrip(b"\xef\xbb\xbf \t\r\n\f").lower()
+    return head.startswith(_HTML_STARTS)
+
+
+def _media_type(headers: dict[str, str]) -> str | None:
+    value = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return value or None
+
+
+def _redirect_target(answer: _Answer) -> str | None:
+    if answer.error is not None or answer.status not in REDIRECT_STATUSES:
+        return None
+    location = answer.headers.get("location")
+    if not location:
+        return None
+    return normalize_url(location, base=answer.url) or "invalid:" + location
+
+
+def _retry_status(status: int) -> bool:
+    return status == 429 or 500 <= status < 600
+
+
+def _retry_after(value: str | None, cap: float) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date), capped."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), cap)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return min(max(0.0, when.timestamp() - time.time()), cap)
+
+
+def _conditional_headers(etag: str | None, last_modified: str | None) -> dict[str, str]:
+    headers = {}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    return headers
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+
+
+def _parse_iso(value: Any) -> float:
+    if not value:
+        return 0.0
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        return 0.0
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()

@@ -40,6 +40,8 @@ from db.store import (
 )
 
 PING_KINDS = frozenset({"pingback", "trackback"})
+# Not the URL's fault: the host is paused or its robots.txt unreadable; ask again later.
+RETRY_LATER = frozenset({"host_paused", "robots_unavailable"})
 HOST_PAUSE_RETRY = 60.0  # seconds before a URL of a paused host is offered again
 MIN_INTERVAL_FACTOR, MAX_INTERVAL_FACTOR = 0.25, 16.0  # adaptive recrawl bounds
 
@@ -201,12 +203,12 @@ class Engine:
 
     # -- recording one result -------------------------------------------------------------
     def _record(self, row: FrontierRow, result: FetchResult) -> SaveOutcome | None:
+        if result.error in RETRY_LATER:
+            self.store.postpone(row.url, HOST_PAUSE_RETRY, result.error)
+            return None
         if result.skip_reason:
             self.counters.skipped += 1
             self.store.finish(row.url, "skipped", result.skip_reason)
-            return None
-        if result.error == "host_paused":
-            self.store.postpone(row.url, HOST_PAUSE_RETRY, "host_paused")
             return None
         self.counters.fetched += 1
         if result.status == 304:

@@ -1,0 +1,323 @@
+"""Extraction (architecture step 5): one HTML page in, post metadata, comments and links out.
+
+``extract(html, url, headers)`` is a pure function. It reads the page once with selectolax
+(lexbor) and answers, for the engine and the store:
+
+* what the page is: canonical URL, title, whether it is a single blog post, date, author,
+  blog name, main text for full-text search;
+* the comment list (``crawler.extract_comments``): comments, pingbacks, trackbacks;
+* every link with the *kind* SPEC section 6 gives it, decided by where it sits: entry
+  content → ``citation``; comment list → ``pingback``/``trackback``/``comment``; all the
+  template chrome → ``nav``;
+* the post's other comment pages and the discovery endpoints (pingback, Webmention, feeds).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from crawler import extract_comments as ec
+from crawler.extract_meta import read_meta
+from crawler.extract_urls import Resolver
+from crawler.urls import comment_page_post
+
+# Containers of the post body, most specific first; the first one that matches wins.
+CONTENT_SELECTORS = (
+    ".entry-content",
+    ".post-content",
+    ".et_pb_post_content",
+    ".entrytext",
+    ".post-body",
+    ".entry-body",
+    ".article-content",
+    ".article-body",
+    "[itemprop='articleBody']",
+    ".wp-block-post-content",
+    ".td-post-content",
+    ".post-entry",
+    ".entry",
+    "article",
+)
+# Template chrome that themes and plugins put *inside* the entry content.
+CONTENT_CHROME = ", ".join(
+    [
+        ".sharedaddy",
+        ".sd-sharing-enabled",
+        ".jp-relatedposts",
+        ".sharing",
+        ".share-buttons",
+        ".shariff",
+        ".addtoany_share_save_container",
+        ".a2a_kit",
+        ".social-share",
+        ".post-navigation",
+        ".navigation",
+        ".nav-links",
+        ".tags-links",
+        ".cat-links",
+        ".post-tags",
+        ".entry-tags",
+        ".entry-categories",
+        ".entry-meta",
+        ".entry-footer",
+        ".author-box",
+        ".author-info",
+        ".about-author",
+        ".abh_box",
+        ".saboxplugin-wrap",
+        ".yarpp-related",
+        ".crp_related",
+        ".related-posts",
+        ".wp-block-post-navigation-link",
+        "a[href*='?share=']",
+        "a[href*='&share=']",
+    ]
+)
+COMMENT_AREAS = (
+    "#comments, .comments-area, #comments-area, .wp-block-comments, #epoch-comments, "
+    "#trackbacks, .commentlist, .comment-list, #respond"
+)
+COMMENT_PAGINATION = (
+    ".comment-navigation a[href], .comments-navigation a[href], .comments-pagination a[href], "
+    ".comment-nav a[href], .wp-block-comments-pagination a[href], #comments .nav-links a[href], "
+    "#comments .navigation a[href], #comments a[rel~='next'], #comments a[rel~='prev']"
+)
+
+
+@dataclass
+class Comment:
+    kind: str  # comment | pingback | trackback
+    comment_id: str | None
+    author: str | None
+    author_url: str | None
+    published: str | None
+    text: str
+    source_url: str | None
+    source_title: str | None
+
+
+@dataclass
+class Link:
+    dst: str  # for pingback/trackback: the *source* post that links to this page
+    kind: str  # citation | pingback | trackback | comment | nav
+    anchor: str
+    rel: str
+
+
+@dataclass
+class Extraction:
+    url: str
+    canonical: str | None
+    title: str | None
+    is_post: bool
+    published: str | None
+    author: str | None
+    blog: str | None
+    text: str
+    comments: list[Comment] = field(default_factory=list)
+    links: list[Link] = field(default_factory=list)
+    comment_pages: list[str] = field(default_factory=list)
+    pingback_endpoint: str | None = None
+    webmention_endpoint: str | None = None
+    feeds: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """JSON-ready, with the names of SPEC section 3 (``pingcrawl extract``)."""
+        return asdict(self)
+
+
+class _LinkSet:
+    """Links deduplicated by (dst, kind), first anchor wins; self-links dropped."""
+
+    def __init__(self, selves: set[str]) -> None:
+        self.selves = selves
+        self.links: list[Link] = []
+        self.seen: set[tuple[str, str]] = set()
+
+    def add(self, dst: str | None, kind: str, anchor: str, rel: str) -> None:
+        if not dst or dst in self.selves or (dst, kind) in self.seen:
+            return
+        self.seen.add((dst, kind))
+        self.links.append(Link(dst, kind, anchor, rel))
+
+
+def extract(html: str, url: str, headers: Mapping[str, str] | None = None) -> Extraction:
+    """Read one page. ``url`` is the address it was fetched from; ``headers`` the response
+    headers (any case) for the ``X-Pingback`` and ``Link`` discovery headers."""
+    tree = LexborHTMLParser(html or "")
+    resolver = Resolver.for_page(tree, url)
+    meta = read_meta(tree, resolver, headers or {})
+    entries, owner = ec.find_entries(tree)
+    post_url = _post_url(resolver.page, meta.canonical)
+    selves = {u for u in (resolver.page, meta.canonical, post_url) if u}
+    selves |= {u.rstrip("/") if u.endswith("/") else u + "/" for u in list(selves)}
+    links = _LinkSet(selves)
+    comments = _read_comments(tree, entries, owner, resolver, links)
+    content = _content_node(tree, owner)
+    is_post = meta.decide_is_post(tree, content, bool(comments))
+    if not is_post and content is not None and _is_listing(tree):
+        content = None
+    _classify_links(tree, content, entries, resolver, links)
+    text = ec.clean_text(content if content is not None else tree.body)
+    return Extraction(
+        url=resolver.page,
+        canonical=meta.canonical,
+        title=meta.pick_title(tree, content, is_post),
+        is_post=is_post,
+        published=meta.published,
+        author=meta.author,
+        blog=meta.blog,
+        text=text,
+        comments=comments,
+        links=links.links,
+        comment_pages=_comment_pages(tree, resolver, post_url, selves),
+        pingback_endpoint=meta.pingback,
+        webmention_endpoint=meta.webmention,
+        feeds=meta.feeds,
+    )
+
+
+def _post_url(page: str, canonical: str | None) -> str:
+    """The post a (comment) page belongs to: comments found on it attach to this URL."""
+    return (
+        comment_page_post(page)
+        or (canonical and comment_page_post(canonical))
+        or (canonical or page)
+    )
+
+
+def _read_comments(
+    tree: LexborHTMLParser,
+    entries: list[ec.Entry],
+    owner: dict[int, int],
+    resolver: Resolver,
+    links: _LinkSet,
+) -> list[Comment]:
+    ping_ids = {node.mem_id for node in tree.css(ec.PING_BLOCKS)}
+    comments = []
+    for index, entry in enumerate(entries):
+        label = entry.node.text(separator=" ")[:40]
+        kind = ec.entry_kind(entry, ping_ids, label)
+        if kind == "comment":
+            comments.append(_read_comment(index, entry, owner, resolver, links))
+        else:
+            comments.append(_read_ping(index, entry, owner, resolver, links, kind))
+    return comments
+
+
+def _read_comment(index, entry, owner, resolver: Resolver, links: _LinkSet) -> Comment:
+    author, link = ec.entry_author(index, entry, owner)
+    author_url = resolver.resolve(link.attributes.get("href")) if link is not None else None
+    if author_url:
+        links.add(author_url, "comment", author or "", link.attributes.get("rel") or "")
+    body = ec.owned_first(index, entry, ec.TEXT, owner)
+    if body is not None:
+        for anchor in body.css("a[href]"):
+            _add_anchor(anchor, "comment", resolver, links)
+    return Comment(
+        kind="comment",
+        comment_id=entry.number,
+        author=author,
+        author_url=author_url,
+        published=ec.entry_date(index, entry, owner),
+        text=ec.entry_text(index, entry, owner),
+        source_url=None,
+        source_title=None,
+    )
+
+
+def _read_ping(index, entry, owner, resolver: Resolver, links: _LinkSet, kind: str) -> Comment:
+    def usable(href: str) -> str | None:
+        dst = resolver.resolve(href)
+        return dst if dst and dst not in links.selves else None
+
+    source = ec.ping_source(index, entry, owner, usable)
+    source_url = resolver.resolve(source.attributes.get("href")) if source is not None else None
+    title = ec.clean_text(source) or None if source is not None else None
+    if source_url:
+        links.add(source_url, kind, title or "", source.attributes.get("rel") or "")
+    author, _ = ec.entry_author(index, entry, owner)
+    return Comment(
+        kind=kind,
+        comment_id=entry.number,
+        author=author or title,
+        author_url=source_url,
+        published=ec.entry_date(index, entry, owner),
+        text=ec.entry_text(index, entry, owner),
+        source_url=source_url,
+        source_title=title,
+    )
+
+
+def _content_node(tree: LexborHTMLParser, owner: dict[int, int]) -> LexborNode | None:
+    """The first entry-content container that is not part of the comment list."""
+    for selector in CONTENT_SELECTORS:
+        for node in tree.css(selector):
+            if ec._entry_of(node, owner) is None:
+                return node
+    return None
+
+
+def _is_listing(tree: LexborHTMLParser) -> bool:
+    """Home, archive and category pages show several entries."""
+    return len(tree.css("article, .hentry, .post.type-post")) > 2
+
+
+def _classify_links(
+    tree: LexborHTMLParser,
+    content: LexborNode | None,
+    entries: list[ec.Entry],
+    resolver: Resolver,
+    links: _LinkSet,
+) -> None:
+    """Every anchor outside the comment entries: citation inside the content, else nav."""
+    in_content: set[int] = set()
+    if content is not None:
+        in_content = {a.mem_id for a in content.css("a[href]")}
+        in_content -= {a.mem_id for a in content.css(CONTENT_CHROME)}
+        for chrome in content.css(CONTENT_CHROME):
+            in_content -= {a.mem_id for a in chrome.css("a[href]")}
+    # Anchors inside comment entries were read with the comments (or are reply chrome).
+    in_entries = {a.mem_id for e in entries if e.parent is None for a in e.node.css("a[href]")}
+    for anchor in tree.css("a[href]"):
+        if anchor.mem_id in in_entries:
+            continue
+        kind = "citation" if anchor.mem_id in in_content else "nav"
+        _add_anchor(anchor, kind, resolver, links)
+
+
+def _add_anchor(anchor: LexborNode, kind: str, resolver: Resolver, links: _LinkSet) -> None:
+    attrs = anchor.attributes
+    dst = resolver.resolve(attrs.get("href"))
+    if dst:
+        links.add(dst, kind, ec.clean_text(anchor), attrs.get("rel") or "")
+
+
+def _same_post(url: str, post_url: str) -> bool:
+    return url.rstrip("/") == post_url.rstrip("/")
+
+
+def _comment_pages(
+    tree: LexborHTMLParser, resolver: Resolver, post_url: str, selves: set[str]
+) -> list[str]:
+    """The post's other comment pages: pagination links and ``comment-page-N`` links
+    (not comment permalinks, which point at a page that may be this one)."""
+    pages: list[str] = []
+    for anchor in tree.css(COMMENT_PAGINATION):
+        _add_page(pages, resolver.resolve(anchor.attributes.get("href")), selves)
+    for anchor in tree.css("a[href*='comment-page-'], a[href*='cpage=']"):
+        href = anchor.attributes.get("href") or ""
+        if "#comment-" in href:
+            continue
+        dst = resolver.resolve(href)
+        if dst and _same_post(comment_page_post(dst) or dst.split("?")[0], post_url):
+            _add_page(pages, dst, selves)
+    return pages
+
+
+def _add_page(pages: list[str], url: str | None, selves: set[str]) -> None:
+    if url and url not in selves and url not in pages:
+        pages.append(url)

@@ -200,7 +200,7 @@ def config_from_dict(data: dict[str, Any]) -> Config:
 
 
 def default_config_path() -> Path:
-    return Path(os.environ.get("PINGCRAWL_CONFIG", "config.toml"))
+    return Path(os.environ.get("PINGCRAWL_CONFIG") or "config.toml")
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
@@ -209,8 +209,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     An explicitly named file that does not exist is an error; a missing default file
     means "all defaults".
     """
-    explicit = path is not None or "PINGCRAWL_CONFIG" in os.environ
-    file = Path(path) if path is not None else default_config_path()
+    explicit = bool(path) or bool(os.environ.get("PINGCRAWL_CONFIG"))
+    file = Path(path) if path else default_config_path()
     if not file.exists():
         if explicit:
             raise ConfigError(f"config file {file} does not exist")

@@ -118,7 +118,6 @@ class Engine:
         self.store.release_claimed()
         entries, invalid = seed_entries(seeds)
         self.store.enqueue(entries)
-        self.store.requeue_urls(e.url for e in entries)
         self.store.queue_due_recrawls()
         self.store.commit()
         return invalid

@@ -17,7 +17,12 @@ def print_stats(data: Mapping[str, Any]) -> None:
             if not value:
                 click.echo("  (none)")
             for key, count in value.items():
-                click.echo(f"  {key!s:<40} {count}")
+                if isinstance(count, Mapping):
+                    click.echo(f"  {key}:")
+                    for inner, number in count.items():
+                        click.echo(f"    {inner!s:<38} {number}")
+                else:
+                    click.echo(f"  {key!s:<40} {count}")
         elif isinstance(value, Sequence) and not isinstance(value, str):
             click.echo(f"{title}:")
             if not value:

@@ -322,16 +322,6 @@ class Store:
         )
         return self.conn.total_changes - before
 
-    def requeue_urls(self, urls: Iterable[str]) -> int:
-        """Put known URLs (done or failed) back in the queue, e.g. seeds given again."""
-        before = self.conn.total_changes
-        self.conn.executemany(
-            "UPDATE frontier SET state = 'queued', reason = NULL, next_attempt_at = NULL "
-            "WHERE url = ? AND state IN ('done', 'failed')",
-            [(u,) for u in urls],
-        )
-        return self.conn.total_changes - before
-
     def claim(self, limit: int) -> list[FrontierRow]:
         """Take up to ``limit`` due URLs (hosts interleaved) and mark them ``claimed``."""
         rows = [FrontierRow(*r) for r in self.conn.execute(_CLAIMABLE, (iso(), limit))]

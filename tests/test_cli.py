@@ -102,13 +102,14 @@ def test_commands_on_a_missing_database_exit_2(runner, tmp_path):
 def test_second_run_exits_75_while_the_lock_is_held(tmp_path):
     db = tmp_path / "c.db"
     with RunLock(db):
-        env = {**os.environ, "PINGCRAWL_CONFIG": ""}
+        env = {k: v for k, v in os.environ.items() if k != "PINGCRAWL_CONFIG"}
         proc = subprocess.run(
             [sys.executable, "-m", "crawler", "crawl", "--db", str(db), web.A1],
             capture_output=True,
             text=True,
             timeout=30,
             env=env,
+            cwd=tmp_path,
         )
     assert proc.returncode == 75
     assert f"pid {os.getpid()}" in proc.stderr
@@ -134,10 +135,10 @@ def test_extract_missing_file_exits_2(runner, tmp_path):
 
 
 def test_demo_prints_pingbacks_and_related_posts(runner, tmp_path):
-    with runner.isolated_filesystem(temp_dir=tmp_path):
-        result = runner.invoke(cli, ["demo"])
-        assert result.exit_code == 0, result.output
-        assert Path("demo.db").exists()
+    db = tmp_path / "demo.db"
+    result = runner.invoke(cli, ["demo", "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    assert sqlite_utils.Database(db)["pages"].count > 0
     assert "pingback" in result.output
     assert "Related posts" in result.output
     assert web.A1 in result.output

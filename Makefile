@@ -14,13 +14,13 @@ demo: $(BIN)/pingcrawl
 	$(BIN)/pingcrawl demo
 
 test: $(BIN)/pingcrawl
-	$(BIN)/ruff check crawler db tests benchmarks
-	$(BIN)/ruff format --check crawler db tests benchmarks
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/pytest -q
 
 format: $(BIN)/pingcrawl
-	$(BIN)/ruff check --fix crawler db tests benchmarks
-	$(BIN)/ruff format crawler db tests benchmarks
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 bench: $(BIN)/pingcrawl
 	$(BIN)/pip install --quiet -e '.[test,bench]'

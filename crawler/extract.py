@@ -38,9 +38,10 @@ CONTENT_SELECTORS = (
     ".wp-block-post-content",
     ".td-post-content",
     ".post-entry",
-    ".entry",
-    "article",
 )
+GENERIC_CONTENT_SELECTORS = (".entry", "article", "main")
+MIN_CONTENT_CHARS = 200
+LONG_CONTENT_CHARS = 1000
 # Template chrome that themes and plugins put *inside* the entry content.
 CONTENT_CHROME = ", ".join(
     [
@@ -149,8 +150,8 @@ def extract(html: str, url: str, headers: Mapping[str, str] | None = None) -> Ex
     headers (any case) for the ``X-Pingback`` and ``Link`` discovery headers."""
     tree = LexborHTMLParser(html or "")
     resolver = Resolver.for_page(tree, url)
-    meta = read_meta(tree, resolver, headers or {})
     entries, owner = ec.find_entries(tree)
+    meta = read_meta(tree, resolver, headers or {}, lambda n: ec.entry_of(n, owner) is not None)
     post_url = _post_url(resolver.page, meta.canonical)
     selves = {u for u in (resolver.page, meta.canonical, post_url) if u}
     selves |= {u.rstrip("/") if u.endswith("/") else u + "/" for u in list(selves)}
@@ -253,12 +254,32 @@ def _read_ping(index, entry, owner, resolver: Resolver, links: _LinkSet, kind: s
 
 
 def _content_node(tree: LexborHTMLParser, owner: dict[int, int]) -> LexborNode | None:
-    """The first entry-content container that is not part of the comment list."""
-    for selector in CONTENT_SELECTORS:
-        for node in tree.css(selector):
-            if ec._entry_of(node, owner) is None:
-                return node
+    """The post body. Themes reuse body classes for teasers in sidebars and related-post
+    boxes (Divi's ``.post-content``), so a container must hold a real amount of text; the
+    generic containers (``.entry``, ``article``) are only used when nothing specific is."""
+    for group in (CONTENT_SELECTORS, GENERIC_CONTENT_SELECTORS):
+        fallback: LexborNode | None = None
+        for selector in group:
+            best, size = _longest(tree, selector, owner)
+            if best is not None and size >= LONG_CONTENT_CHARS:
+                return best
+            if best is not None and (fallback is None or size >= MIN_CONTENT_CHARS):
+                fallback = fallback if fallback is not None and size < MIN_CONTENT_CHARS else best
+        if fallback is not None:
+            return fallback
     return None
+
+
+def _longest(
+    tree: LexborHTMLParser, selector: str, owner: dict[int, int]
+) -> tuple[LexborNode | None, int]:
+    best, size = None, -1
+    for node in tree.css(selector):
+        if ec.entry_of(node, owner) is None:
+            length = len(node.text())
+            if length > size:
+                best, size = node, length
+    return best, size
 
 
 def _is_listing(tree: LexborHTMLParser) -> bool:

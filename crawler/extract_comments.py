@@ -51,8 +51,10 @@ TEXT = (
 )
 AUTHOR = (
     ".fn, .comment-author-name, .wp-block-comment-author-name, cite.user, "
-    "a.epoch-author-link, .comment-author-link, .comment-author, .author"
+    "a.epoch-author-link, .comment-author-link"
 )
+AUTHOR_LOOSE = ".epoch-comment-author, .comment-author, .author, .comment-header strong"
+_SAYS = re.compile(r"\s*(says|sagt|schreibt|dit|dice)\s*:?\s*$", re.IGNORECASE)
 AUTHOR_URL = (
     "a.url, .fn a, .comment-author-name a, .wp-block-comment-author-name a, cite.user a, "
     "a.epoch-author-link, a.comment-author-link, .comment-author-link a"
@@ -144,16 +146,16 @@ def owned_first(
 ) -> LexborNode | None:
     """The first element matching ``selector`` that belongs to this entry, not a reply."""
     for node in entry.node.css(selector):
-        if _entry_of(node, owner) == entry_index:
+        if entry_of(node, owner) == entry_index:
             return node
     return None
 
 
 def owned_all(entry_index: int, entry: Entry, selector: str, owner: dict[int, int]) -> list:
-    return [n for n in entry.node.css(selector) if _entry_of(n, owner) == entry_index]
+    return [n for n in entry.node.css(selector) if entry_of(n, owner) == entry_index]
 
 
-def _entry_of(node: LexborNode, owner: dict[int, int]) -> int | None:
+def entry_of(node: LexborNode, owner: dict[int, int]) -> int | None:
     while node is not None:
         index = owner.get(node.mem_id)
         if index is not None:
@@ -215,8 +217,11 @@ def entry_author(
     """Author name and the element of the author's link (if any)."""
     link = owned_first(index, entry, AUTHOR_URL, owner)
     name_node = owned_first(index, entry, AUTHOR, owner)
+    if name_node is None:
+        name_node = owned_first(index, entry, AUTHOR_LOOSE, owner)
     name = clean_text(name_node) if name_node is not None else clean_text(link)
-    name = re.sub(r"\s*(says|sagt|schreibt|dit)\s*:?\s*$", "", name, flags=re.IGNORECASE)
+    # Loose containers also hold "says:" and, in Epoch, "· <date>" after the name.
+    name = _SAYS.sub("", name.split("·", 1)[0]).strip()
     return (name or None), link
 
 

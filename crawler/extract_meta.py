@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -14,6 +14,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from crawler.extract_urls import Resolver
 from crawler.urls import normalize_url
 
+Skip = Callable[[LexborNode], bool] | None
 ARTICLE_TYPES = frozenset(
     {"Article", "BlogPosting", "NewsArticle", "SocialMediaPosting", "Report", "TechArticle"}
 )
@@ -31,8 +32,19 @@ ENTRY_TITLE = (
 )
 LATE_TITLE = ("h1 > a[rel~='bookmark']", "article h1")
 AUTHOR = (
-    ".entry-meta .author .fn, .byline .fn, .byline .author a, .entry-author-name, "
-    ".author.vcard .fn, .wp-block-post-author__name, a[rel~='author'], .post-author-name"
+    ".entry-meta .author .fn",
+    ".byline .fn",
+    ".byline .author a",
+    ".entry-author-name",
+    ".author-title",
+    ".author.vcard .fn",
+    ".post-author .fn",
+    ".wp-block-post-author__name",
+    ".post-author-name",
+    "a[rel~='author']",
+)
+_AUTHOR_PREFIX = re.compile(
+    r"^(view all posts by|all posts by|posts by|alle beiträge von)\s+", re.IGNORECASE
 )
 FEED_TYPES = frozenset({"application/rss+xml", "application/atom+xml"})
 _TITLE_SEPARATORS = (" | ", " – ", " — ", " - ", " :: ", " » ", " · ", ": ", " : ")
@@ -52,6 +64,7 @@ class PageMeta:
     pingback: str | None = None
     webmention: str | None = None
     feeds: list[str] = field(default_factory=list)
+    skip: Skip = None
 
     def decide_is_post(
         self, tree: LexborHTMLParser, content: LexborNode | None, has_comments: bool
@@ -73,10 +86,10 @@ class PageMeta:
         self, tree: LexborHTMLParser, content: LexborNode | None, is_post: bool
     ) -> str | None:
         """Entry title, else og:title, else ``<title>`` without the " | Blog" suffix."""
-        title = _first_text(tree, ENTRY_TITLE) if is_post else None
+        title = _first_text(tree, ENTRY_TITLE, self.skip) if is_post else None
         title = title or self._strip_suffix(self.props.get("og:title"))
         if not title and is_post:
-            title = _first_text(tree, LATE_TITLE)
+            title = _first_text(tree, LATE_TITLE, self.skip)
         title = title or self._strip_suffix(self.html_title)
         if title and not self.blog:
             self.blog = _blog_from_title(self.html_title, title)
@@ -95,8 +108,12 @@ class PageMeta:
         return text
 
 
-def read_meta(tree: LexborHTMLParser, resolver: Resolver, headers: Mapping[str, str]) -> PageMeta:
-    meta = PageMeta()
+def read_meta(
+    tree: LexborHTMLParser, resolver: Resolver, headers: Mapping[str, str], skip: Skip = None
+) -> PageMeta:
+    """Everything about the page but its comments and links; ``skip`` tells which elements
+    belong to the comment list (a commenter's ``.fn`` is not the post's author)."""
+    meta = PageMeta(skip=skip)
     for node in tree.css("meta[content]"):
         attrs = node.attributes
         key = (attrs.get("property") or attrs.get("name") or attrs.get("itemprop") or "").lower()
@@ -107,7 +124,7 @@ def read_meta(tree: LexborHTMLParser, resolver: Resolver, headers: Mapping[str, 
     meta.jsonld = list(_jsonld_items(tree))
     meta.blog = meta.props.get("og:site_name") or meta.props.get("application-name") or None
     meta.published = _published(tree, meta)
-    meta.author = _author(tree, meta)
+    meta.author = _author(tree, meta, skip)
     _read_links(tree, resolver, meta)
     lower = {k.lower(): v for k, v in headers.items()}
     header_ping = lower.get("x-pingback")
@@ -187,29 +204,30 @@ def _jsonld_article(meta: PageMeta) -> dict | None:
 
 
 def _published(tree: LexborHTMLParser, meta: PageMeta) -> str | None:
-    node = tree.css_first("time.entry-date[datetime]")
-    if node is not None and node.attributes.get("datetime"):
-        return node.attributes["datetime"].strip()
+    """The page-level statements first: a theme's ``time.entry-date`` may also belong to a
+    "recent posts" widget or be rendered in the wrong time zone."""
     if meta.props.get("article:published_time"):
         return meta.props["article:published_time"]
     article = _jsonld_article(meta)
     if article and isinstance(article.get("datePublished"), str):
         return article["datePublished"]
-    node = tree.css_first("[itemprop='datePublished'][datetime], time.published[datetime]")
-    if node is not None:
-        return node.attributes.get("datetime")
+    node = tree.css_first(
+        "time.entry-date[datetime], [itemprop='datePublished'][datetime], time.published[datetime]"
+    )
+    if node is not None and (node.attributes.get("datetime") or "").strip()[:1].isdigit():
+        return node.attributes["datetime"].strip()
     return meta.props.get("datepublished") or None
 
 
-def _author(tree: LexborHTMLParser, meta: PageMeta) -> str | None:
+def _author(tree: LexborHTMLParser, meta: PageMeta, skip: Skip) -> str | None:
     if meta.props.get("author"):
         return meta.props["author"]
     article = _jsonld_article(meta)
     name = _jsonld_name(article.get("author"), meta.jsonld) if article else None
     if name:
         return name
-    node = tree.css_first(AUTHOR)
-    return (" ".join(node.text().split()) or None) if node is not None else None
+    name = _first_text(tree, AUTHOR, skip)
+    return _AUTHOR_PREFIX.sub("", name) if name else None
 
 
 def _jsonld_name(author: object, items: list[dict]) -> str | None:
@@ -228,13 +246,19 @@ def _jsonld_name(author: object, items: list[dict]) -> str | None:
     return None
 
 
-def _first_text(tree: LexborHTMLParser, selectors: tuple[str, ...]) -> str | None:
+def _first_text(
+    tree: LexborHTMLParser, selectors: tuple[str, ...], skip: Skip = None
+) -> str | None:
+    """Text of the first element matching one of ``selectors`` (in order of preference)
+    that is not inside the comment list."""
     for selector in selectors:
-        node = tree.css_first(selector)
-        if node is not None:
+        for node in tree.css(selector):
+            if skip is not None and skip(node):
+                continue
             text = " ".join(node.text().split())
             if text:
                 return text
+            break
     return None
 
 

@@ -12,6 +12,7 @@ import contextlib
 import functools
 import json
 import signal
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +24,7 @@ from crawler.config import Config, ConfigError, load_config
 from crawler.runlock import LockHeld
 
 EXIT_USAGE = 2
+EXIT_INTERNAL = 1
 EXIT_LOCKED = 75  # EX_TEMPFAIL: cron should simply try again later
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
@@ -145,6 +147,13 @@ def crawl(
     except LockHeld as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(EXIT_LOCKED)
+    except (OSError, sqlite3.Error) as exc:
+        raise UsageError(f"cannot use database {config.crawl.database}: {exc}") from None
+    except Exception as exc:  # a bug: say so in one line, the run is recorded as crashed
+        if verbose:
+            raise
+        click.echo(f"Error: internal error ({type(exc).__name__}: {exc}); rerun with -v", err=True)
+        sys.exit(EXIT_INTERNAL)
     reporter.summary(summary)
     if received:
         sys.exit(EXIT_SIGNAL[signal.Signals(received[0])])
@@ -184,9 +193,9 @@ def export(
 
     Example: pingcrawl export related --format gexf -o related.gexf
     """
+    db = _open_existing(config)
     from db.export import export as export_rows
 
-    db = _open_existing(config)
     with click.open_file(output or "-", "w", encoding="utf-8") as out:
         count = export_rows(db, kind, fmt, out, blog=blog, kinds=list(kinds) or None)
     if output:

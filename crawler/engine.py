@@ -43,6 +43,19 @@ PING_KINDS = frozenset({"pingback", "trackback"})
 # Not the URL's fault: the host is paused or its robots.txt unreadable; ask again later.
 RETRY_LATER = frozenset({"host_paused", "robots_unavailable"})
 HOST_PAUSE_RETRY = 60.0  # seconds before a URL of a paused host is offered again
+# Failures worth another try on a later run, up to MAX_ATTEMPTS claims of one URL.
+TRANSIENT_ERRORS = (
+    "timeout",
+    "connection_error",
+    "connection_reset",
+    "proxy_error",
+    "http_429",
+    "http_500",
+    "http_502",
+    "http_503",
+    "http_504",
+)
+MAX_ATTEMPTS = 3
 MIN_INTERVAL_FACTOR, MAX_INTERVAL_FACTOR = 0.25, 16.0  # adaptive recrawl bounds
 
 
@@ -119,6 +132,7 @@ class Engine:
         entries, invalid = seed_entries(seeds)
         self.store.enqueue(entries)
         self.store.queue_due_recrawls()
+        self.store.requeue_failed(TRANSIENT_ERRORS, MAX_ATTEMPTS)
         self.store.commit()
         return invalid
 

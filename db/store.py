@@ -365,6 +365,17 @@ class Store:
         )
         return cursor.rowcount
 
+    def requeue_failed(self, reasons: Iterable[str], max_attempts: int) -> int:
+        """Give URLs that failed for a passing reason (timeouts, resets) another run."""
+        reasons = list(reasons)
+        marks = ",".join("?" * len(reasons))
+        cursor = self.conn.execute(
+            f"UPDATE frontier SET state = 'queued', next_attempt_at = NULL "
+            f"WHERE state = 'failed' AND attempts < ? AND reason IN ({marks})",
+            (max_attempts, *reasons),
+        )
+        return cursor.rowcount
+
     def frontier_counts(self) -> dict[str, int]:
         return dict(self.conn.execute("SELECT state, count(*) FROM frontier GROUP BY state"))
 

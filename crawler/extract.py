@@ -71,10 +71,19 @@ CONTENT_CHROME = ", ".join(
         ".saboxplugin-wrap",
         ".yarpp-related",
         ".crp_related",
-        ".related-posts",
+        "[class*='related-posts']",
+        "[class*='relatedposts']",
+        "[class*='rp4wp']",
         ".wp-block-post-navigation-link",
         "a[href*='?share=']",
         "a[href*='&share=']",
+        "a[href*='pinterest.com/pin/create']",
+        "a[href*='facebook.com/sharer']",
+        "a[href*='twitter.com/intent']",
+        "a[href*='twitter.com/share']",
+        "a[href*='linkedin.com/share']",
+        "a[href*='reddit.com/submit']",
+        "a[href*='api.whatsapp.com/send']",
     ]
 )
 COMMENT_AREAS = (
@@ -150,18 +159,19 @@ def extract(html: str, url: str, headers: Mapping[str, str] | None = None) -> Ex
     headers (any case) for the ``X-Pingback`` and ``Link`` discovery headers."""
     tree = LexborHTMLParser(html or "")
     resolver = Resolver.for_page(tree, url)
-    entries, owner = ec.find_entries(tree)
-    meta = read_meta(tree, resolver, headers or {}, lambda n: ec.entry_of(n, owner) is not None)
+    clist = ec.CommentList(tree)
+    meta = read_meta(tree, resolver, headers or {}, lambda n: clist.entry_of(n) is not None)
+    tree.strip_tags(["script", "style", "noscript", "template"])  # not text, never links
     post_url = _post_url(resolver.page, meta.canonical)
     selves = {u for u in (resolver.page, meta.canonical, post_url) if u}
     selves |= {u.rstrip("/") if u.endswith("/") else u + "/" for u in list(selves)}
     links = _LinkSet(selves)
-    comments = _read_comments(tree, entries, owner, resolver, links)
-    content = _content_node(tree, owner)
+    comments = _read_comments(tree, clist, resolver, links)
+    content = _content_node(tree, clist)
     is_post = meta.decide_is_post(tree, content, bool(comments))
     if not is_post and content is not None and _is_listing(tree):
         content = None
-    _classify_links(tree, content, entries, resolver, links)
+    _classify_links(tree, content, clist, resolver, links)
     text = ec.clean_text(content if content is not None else tree.body)
     return Extraction(
         url=resolver.page,
@@ -192,75 +202,78 @@ def _post_url(page: str, canonical: str | None) -> str:
 
 def _read_comments(
     tree: LexborHTMLParser,
-    entries: list[ec.Entry],
-    owner: dict[int, int],
+    clist: ec.CommentList,
     resolver: Resolver,
     links: _LinkSet,
 ) -> list[Comment]:
     ping_ids = {node.mem_id for node in tree.css(ec.PING_BLOCKS)}
     comments = []
-    for index, entry in enumerate(entries):
+    for index, entry in enumerate(clist.entries):
         label = entry.node.text(separator=" ")[:40]
         kind = ec.entry_kind(entry, ping_ids, label)
         if kind == "comment":
-            comments.append(_read_comment(index, entry, owner, resolver, links))
+            comments.append(_read_comment(index, clist, resolver, links))
         else:
-            comments.append(_read_ping(index, entry, owner, resolver, links, kind))
+            comments.append(_read_ping(index, clist, resolver, links, kind))
     return comments
 
 
-def _read_comment(index, entry, owner, resolver: Resolver, links: _LinkSet) -> Comment:
-    author, link = ec.entry_author(index, entry, owner)
+def _read_comment(
+    index: int, clist: ec.CommentList, resolver: Resolver, links: _LinkSet
+) -> Comment:
+    author, link = ec.entry_author(index, clist)
     author_url = resolver.resolve(link.attributes.get("href")) if link is not None else None
     if author_url:
         links.add(author_url, "comment", author or "", link.attributes.get("rel") or "")
-    body = ec.owned_first(index, entry, ec.TEXT, owner)
+    body = clist.first(index, ec.TEXT)
     if body is not None:
         for anchor in body.css("a[href]"):
             _add_anchor(anchor, "comment", resolver, links)
     return Comment(
         kind="comment",
-        comment_id=entry.number,
+        comment_id=clist.entries[index].number,
         author=author,
         author_url=author_url,
-        published=ec.entry_date(index, entry, owner),
-        text=ec.entry_text(index, entry, owner),
+        published=ec.entry_date(index, clist),
+        text=ec.entry_text(index, clist.entries[index], clist),
         source_url=None,
         source_title=None,
     )
 
 
-def _read_ping(index, entry, owner, resolver: Resolver, links: _LinkSet, kind: str) -> Comment:
+def _read_ping(
+    index: int, clist: ec.CommentList, resolver: Resolver, links: _LinkSet, kind: str
+) -> Comment:
     def usable(href: str) -> str | None:
         dst = resolver.resolve(href)
         return dst if dst and dst not in links.selves else None
 
-    source = ec.ping_source(index, entry, owner, usable)
+    source = ec.ping_source(index, clist, usable)
     source_url = resolver.resolve(source.attributes.get("href")) if source is not None else None
     title = ec.clean_text(source) or None if source is not None else None
     if source_url:
         links.add(source_url, kind, title or "", source.attributes.get("rel") or "")
-    author, _ = ec.entry_author(index, entry, owner)
+    author, _ = ec.entry_author(index, clist)
     return Comment(
         kind=kind,
-        comment_id=entry.number,
+        comment_id=clist.entries[index].number,
         author=author or title,
         author_url=source_url,
-        published=ec.entry_date(index, entry, owner),
-        text=ec.entry_text(index, entry, owner),
+        published=ec.entry_date(index, clist),
+        text=ec.entry_text(index, clist.entries[index], clist),
         source_url=source_url,
         source_title=title,
     )
 
 
-def _content_node(tree: LexborHTMLParser, owner: dict[int, int]) -> LexborNode | None:
+def _content_node(tree: LexborHTMLParser, clist: ec.CommentList) -> LexborNode | None:
     """The post body. Themes reuse body classes for teasers in sidebars and related-post
     boxes (Divi's ``.post-content``), so a container must hold a real amount of text; the
     generic containers (``.entry``, ``article``) are only used when nothing specific is."""
     for group in (CONTENT_SELECTORS, GENERIC_CONTENT_SELECTORS):
         fallback: LexborNode | None = None
         for selector in group:
-            best, size = _longest(tree, selector, owner)
+            best, size = _longest(tree, selector, clist)
             if best is not None and size >= LONG_CONTENT_CHARS:
                 return best
             if best is not None and (fallback is None or size >= MIN_CONTENT_CHARS):
@@ -271,11 +284,11 @@ def _content_node(tree: LexborHTMLParser, owner: dict[int, int]) -> LexborNode |
 
 
 def _longest(
-    tree: LexborHTMLParser, selector: str, owner: dict[int, int]
+    tree: LexborHTMLParser, selector: str, clist: ec.CommentList
 ) -> tuple[LexborNode | None, int]:
     best, size = None, -1
     for node in tree.css(selector):
-        if ec.entry_of(node, owner) is None:
+        if clist.entry_of(node) is None:
             length = len(node.text())
             if length > size:
                 best, size = node, length
@@ -290,7 +303,7 @@ def _is_listing(tree: LexborHTMLParser) -> bool:
 def _classify_links(
     tree: LexborHTMLParser,
     content: LexborNode | None,
-    entries: list[ec.Entry],
+    clist: ec.CommentList,
     resolver: Resolver,
     links: _LinkSet,
 ) -> None:
@@ -302,7 +315,7 @@ def _classify_links(
         for chrome in content.css(CONTENT_CHROME):
             in_content -= {a.mem_id for a in chrome.css("a[href]")}
     # Anchors inside comment entries were read with the comments (or are reply chrome).
-    in_entries = {a.mem_id for e in entries if e.parent is None for a in e.node.css("a[href]")}
+    in_entries = {a.mem_id for top in clist.tops for a in top.css("a[href]")}
     for anchor in tree.css("a[href]"):
         if anchor.mem_id in in_entries:
             continue

@@ -51,7 +51,7 @@ TEXT = (
 )
 AUTHOR = (
     ".fn, .comment-author-name, .wp-block-comment-author-name, cite.user, "
-    "a.epoch-author-link, .comment-author-link"
+    "a.epoch-author-link, .comment-author-link, .comment-author > strong"
 )
 AUTHOR_LOOSE = ".epoch-comment-author, .comment-author, .author, .comment-header strong"
 _SAYS = re.compile(r"\s*(says|sagt|schreibt|dit|dice)\s*:?\s*$", re.IGNORECASE)
@@ -103,65 +103,71 @@ def _valid_candidate(node: LexborNode, number: str | None) -> bool:
     return True
 
 
-def find_entries(tree: LexborHTMLParser) -> tuple[list[Entry], dict[int, int]]:
-    """All entries in document order and a map ``mem_id of element -> entry index``."""
-    owner: dict[int, int] = {}
-    entries: list[Entry] = []
-    for node in tree.css(CANDIDATES):
+class CommentList:
+    """The entries of a page's comment list, and which entry each element belongs to."""
+
+    def __init__(self, tree: LexborHTMLParser) -> None:
+        self.owner: dict[int, int] = {}
+        self.entries: list[Entry] = []
+        self._index: dict[str, dict[int, list[LexborNode]]] = {}
+        for node in tree.css(CANDIDATES):
+            self._add_candidate(node)
+        self.tops = [e.node for e in self.entries if e.parent is None]
+
+    def _add_candidate(self, node: LexborNode) -> None:
         key = node.mem_id
-        if key in owner:
-            continue
+        if key in self.owner:
+            return
         number = _number(node)
         if not _valid_candidate(node, number):
-            continue
-        anc, crossed = _nearest_entry(node, owner)
+            return
+        anc, crossed = self._nearest_entry(node)
         if anc is not None:
-            host = entries[anc]
+            host = self.entries[anc]
             same = number is None or host.number is None or number == host.number
-            if same and not crossed:
+            if same and not crossed:  # another element of the same entry
                 host.nodes.append(node)
                 host.number = host.number or number
-                owner[key] = anc
-                continue
-        owner[key] = len(entries)
-        entries.append(Entry([node], number, parent=anc))
-    return entries, owner
+                self.owner[key] = anc
+                return
+        self.owner[key] = len(self.entries)
+        self.entries.append(Entry([node], number, parent=anc))
 
+    def _nearest_entry(self, node: LexborNode) -> tuple[int | None, bool]:
+        """The entry an element sits in, and whether a reply list lies between them."""
+        crossed = False
+        parent = node.parent
+        while parent is not None and parent.tag not in ("body", "html"):
+            index = self.owner.get(parent.mem_id)
+            if index is not None:
+                return index, crossed
+            crossed = crossed or _is_reply_container(parent)
+            parent = parent.parent
+        return None, False
 
-def _nearest_entry(node: LexborNode, owner: dict[int, int]) -> tuple[int | None, bool]:
-    """The entry an element sits in, and whether a reply list lies between them."""
-    crossed = False
-    parent = node.parent
-    while parent is not None and parent.tag not in ("body", "html"):
-        index = owner.get(parent.mem_id)
-        if index is not None:
-            return index, crossed
-        crossed = crossed or _is_reply_container(parent)
-        parent = parent.parent
-    return None, False
+    def entry_of(self, node: LexborNode | None) -> int | None:
+        while node is not None:
+            index = self.owner.get(node.mem_id)
+            if index is not None:
+                return index
+            node = node.parent
+        return None
 
+    def owned(self, index: int, selector: str) -> list[LexborNode]:
+        """Elements matching ``selector`` that belong to entry ``index`` and not to a reply.
+        One query per selector for the whole list: nested threads are not searched again."""
+        by_entry = self._index.get(selector)
+        if by_entry is None:
+            by_entry = {}
+            for top in self.tops:
+                for node in top.css(selector):
+                    by_entry.setdefault(self.entry_of(node), []).append(node)
+            self._index[selector] = by_entry
+        return by_entry.get(index, [])
 
-def owned_first(
-    entry_index: int, entry: Entry, selector: str, owner: dict[int, int]
-) -> LexborNode | None:
-    """The first element matching ``selector`` that belongs to this entry, not a reply."""
-    for node in entry.node.css(selector):
-        if entry_of(node, owner) == entry_index:
-            return node
-    return None
-
-
-def owned_all(entry_index: int, entry: Entry, selector: str, owner: dict[int, int]) -> list:
-    return [n for n in entry.node.css(selector) if entry_of(n, owner) == entry_index]
-
-
-def entry_of(node: LexborNode, owner: dict[int, int]) -> int | None:
-    while node is not None:
-        index = owner.get(node.mem_id)
-        if index is not None:
-            return index
-        node = node.parent
-    return None
+    def first(self, index: int, selector: str) -> LexborNode | None:
+        found = self.owned(index, selector)
+        return found[0] if found else None
 
 
 def entry_kind(entry: Entry, ping_ids: set[int], label_text: str) -> str:
@@ -184,12 +190,12 @@ def clean_text(node: LexborNode | None) -> str:
     return " ".join(node.text(separator=" ").split())
 
 
-def entry_text(index: int, entry: Entry, owner: dict[int, int]) -> str:
+def entry_text(index: int, entry: Entry, clist: CommentList) -> str:
     """The body of a comment, without author line, date, reply link or nested replies."""
-    body = owned_first(index, entry, TEXT, owner)
+    body = clist.first(index, TEXT)
     if body is not None:
         return clean_text(body)
-    paragraphs = owned_all(index, entry, "p", owner)
+    paragraphs = clist.owned(index, "p")
     if paragraphs:
         return " ".join(clean_text(p) for p in paragraphs).strip()
     if entry.parent is None and len(entry.nodes) == 1 and not entry.node.css_first("li"):
@@ -197,8 +203,8 @@ def entry_text(index: int, entry: Entry, owner: dict[int, int]) -> str:
     return ""
 
 
-def entry_date(index: int, entry: Entry, owner: dict[int, int]) -> str | None:
-    stamp = owned_first(index, entry, "time", owner)
+def entry_date(index: int, clist: CommentList) -> str | None:
+    stamp = clist.first(index, "time")
     if stamp is not None:
         value = (stamp.attributes.get("datetime") or "").strip()
         if value[:1].isdigit():
@@ -206,19 +212,14 @@ def entry_date(index: int, entry: Entry, owner: dict[int, int]) -> str | None:
         text = clean_text(stamp)
         if text:
             return text
-    node = owned_first(index, entry, DATE, owner)
-    text = clean_text(node)
+    text = clean_text(clist.first(index, DATE))
     return text or None
 
 
-def entry_author(
-    index: int, entry: Entry, owner: dict[int, int]
-) -> tuple[str | None, LexborNode | None]:
+def entry_author(index: int, clist: CommentList) -> tuple[str | None, LexborNode | None]:
     """Author name and the element of the author's link (if any)."""
-    link = owned_first(index, entry, AUTHOR_URL, owner)
-    name_node = owned_first(index, entry, AUTHOR, owner)
-    if name_node is None:
-        name_node = owned_first(index, entry, AUTHOR_LOOSE, owner)
+    link = clist.first(index, AUTHOR_URL)
+    name_node = clist.first(index, AUTHOR) or clist.first(index, AUTHOR_LOOSE)
     name = clean_text(name_node) if name_node is not None else clean_text(link)
     # Loose containers also hold "says:" and, in Epoch, "· <date>" after the name.
     name = _SAYS.sub("", name.split("·", 1)[0]).strip()
@@ -226,13 +227,13 @@ def entry_author(
 
 
 def ping_source(
-    index: int, entry: Entry, owner: dict[int, int], keep: Callable[[str], str | None]
+    index: int, clist: CommentList, keep: Callable[[str], str | None]
 ) -> LexborNode | None:
     """The link to the pinging post: ``a.url``, else the first usable link of the entry."""
-    link = owned_first(index, entry, "a.url", owner)
+    link = clist.first(index, "a.url")
     if link is not None:
         return link
-    for node in owned_all(index, entry, "a[href]", owner):
+    for node in clist.owned(index, "a[href]"):
         classes = node.attributes.get("class") or ""
         if "reply" in classes or "edit" in classes:
             continue

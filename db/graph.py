@@ -40,17 +40,28 @@ class NotFound(LookupError):
     """The URL asked about is not a page in the database."""
 
 
-def blog_of(url: str | None) -> str | None:
-    """The blog of a normalised URL: its host (and port) with a leading ``www.`` removed."""
+def host_of(url: str | None) -> str | None:
+    """The host (and port) of a normalised URL (``scheme://host[:port]/…``).
+
+    String slicing rather than ``urlsplit``: exports call this once per node.
+    """
     if not url:
         return None
-    host = urlsplit(url).netloc.lower()
-    return host[4:] if host.startswith("www.") else host
+    _, sep, rest = url.partition("://")
+    if not sep:
+        return None
+    end = len(rest)
+    for stop in "/?#":
+        at = rest.find(stop)
+        if at != -1 and at < end:
+            end = at
+    return rest[:end].lower()
 
 
-def host_of(url: str | None) -> str | None:
-    """The host (and port) of a normalised URL."""
-    return urlsplit(url).netloc.lower() if url else None
+def blog_of(url: str | None) -> str | None:
+    """The blog of a normalised URL: its host (and port) with a leading ``www.`` removed."""
+    host = host_of(url)
+    return host[4:] if host and host.startswith("www.") else host
 
 
 def register_functions(db: sqlite_utils.Database) -> None:

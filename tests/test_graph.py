@@ -193,7 +193,7 @@ def build_blog_db(path: Path) -> sqlite_utils.Database:
     )
     db["hosts"].insert_all(
         [
-            {"host": "slow.example", "paused_until": "2999-01-01T00:00:00Z", "pause_seconds": 60},
+            {"host": "slow.example", "paused_until": "2999-01-01T00:00:00Z", "pause_level": 1},
             {"host": "calm.example", "paused_until": "2000-01-01T00:00:00Z"},
             {"host": "angry.example", "paused_until": "2999-01-01T00:00:00Z"},
         ]

@@ -1,0 +1,424 @@
+"""Step 8 of the data flow: link lists in the formats people open (``pingcrawl export``).
+
+Every export is one SQL query whose cursor is written row by row, so memory stays flat
+however large the graph. Rows start with ``source``, ``target``, ``kind`` (Gephi's
+edge-list convention, SPEC section 3). Graph formats (GraphML, GEXF, DOT) write the nodes
+first, from a ``SELECT … UNION`` over the same query — SQLite deduplicates them, Python
+never holds the edge list.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+import sqlite_utils
+
+from db.graph import normalise_blog, register_functions, sort_kinds
+
+WHATS = ("links", "pingbacks", "citations", "related")
+FORMATS = ("csv", "tsv", "json", "jsonl", "graphml", "gexf", "dot")
+
+
+class ExportError(ValueError):
+    """An unknown export kind or format."""
+
+
+@dataclass(frozen=True)
+class _Query:
+    sql: str  # selects source, target, kind, then the other columns
+    params: dict[str, Any]
+    directed: bool
+    types: dict[str, str]  # column -> "string" | "int" for the typed graph formats
+
+
+_LINK_TYPES = {"found_on": "string", "anchor": "string", "rel": "string", "same_blog": "int"}
+
+# The verdict of a pingback/trackback edge lives in comments; other kinds have none.
+_LINK_VERIFIED = """CASE WHEN l.kind IN ('pingback', 'trackback') THEN (
+    SELECT max(c.verified) FROM comments c
+    WHERE c.source_url = l.src AND c.post_url = l.dst AND c.kind = l.kind) END"""
+
+
+def _links_query(where: list[str], params: dict[str, Any]) -> _Query:
+    sql = f"""
+        SELECT l.src AS source, l.dst AS target, l.kind, l.found_on, l.anchor, l.rel,
+               l.same_blog, {_LINK_VERIFIED} AS verified
+        FROM links l {_where(where)}"""
+    return _Query(sql, params, True, {**_LINK_TYPES, "verified": "int"})
+
+
+def _citations_query(where: list[str], params: dict[str, Any]) -> _Query:
+    sql = f"""
+        SELECT l.src AS source, l.dst AS target, l.kind, l.found_on, l.anchor, l.rel,
+               l.same_blog, p.title AS source_title
+        FROM links l LEFT JOIN pages p ON p.url = l.src
+        {_where(["l.kind = 'citation'", *where])}"""
+    return _Query(sql, params, True, {**_LINK_TYPES, "source_title": "string"})
+
+
+def _pingbacks_query(where: list[str], params: dict[str, Any]) -> _Query:
+    sql = f"""
+        SELECT c.source_url AS source, c.post_url AS target, c.kind, c.verified,
+               c.source_title, c.author, c.published
+        FROM comments c
+        {_where(["c.kind IN ('pingback', 'trackback')", "c.source_url IS NOT NULL", *where])}"""
+    types = {"verified": "int", "source_title": "string", "author": "string", "published": "string"}
+    return _Query(sql, params, True, types)
+
+
+def _related_query(where: list[str], params: dict[str, Any]) -> _Query:
+    sql = f"""
+        SELECT r.a AS source, r.b AS target, 'related' AS kind, r.blog, r.kinds
+        FROM related_posts r {_where(where)}"""
+    return _Query(sql, params, False, {"blog": "string", "kinds": "string"})
+
+
+def _where(conditions: list[str]) -> str:
+    return "WHERE " + " AND ".join(conditions) if conditions else ""
+
+
+def _build_query(what: str, blog: str | None, kinds: list[str] | None) -> _Query:
+    """The SQL for one export, with the ``--blog`` and ``--kind`` filters.
+
+    An edge belongs to a blog when either end is on it (so a blog's export has its posts'
+    citations and the pingbacks and citations it receives); a related pair when its blog is.
+    """
+    prefix = {"links": "l", "citations": "l", "pingbacks": "c", "related": "r"}[what]
+    source, target, kind = {
+        "l": ("l.src", "l.dst", "l.kind"),
+        "c": ("c.source_url", "c.post_url", "c.kind"),
+        "r": ("r.a", "r.b", "r.kinds"),
+    }[prefix]
+    where: list[str] = []
+    params: dict[str, Any] = {}
+    if blog:
+        params["blog"] = normalise_blog(blog)
+        if what == "related":
+            where.append("r.blog = :blog")
+        else:
+            where.append(f"(pingcrawl_blog({source}) = :blog OR pingcrawl_blog({target}) = :blog)")
+    if kinds:
+        names = [f":kind{i}" for i in range(len(kinds))]
+        params.update({f"kind{i}": k for i, k in enumerate(kinds)})
+        if what == "related":  # kinds is a list: keep a pair joined by any of the kinds asked
+            where.append(
+                "("
+                + " OR ".join(f"(',' || r.kinds || ',') LIKE '%,' || {n} || ',%'" for n in names)
+                + ")"
+            )
+        else:
+            where.append(f"{kind} IN ({', '.join(names)})")
+    builders: dict[str, Callable[[list[str], dict[str, Any]], _Query]] = {
+        "links": _links_query,
+        "citations": _citations_query,
+        "pingbacks": _pingbacks_query,
+        "related": _related_query,
+    }
+    return builders[what](where, params)
+
+
+def export(
+    db: sqlite_utils.Database,
+    what: str,
+    fmt: str,
+    out: TextIO,
+    blog: str | None = None,
+    kinds: list[str] | None = None,
+) -> int:
+    """Write one export to ``out`` and return the number of rows (edges) written.
+
+    ``what`` is ``links`` (every link), ``pingbacks`` (pingback/trackback comments, with
+    their verification), ``citations`` (links of kind citation) or ``related`` (undirected
+    pairs of related posts of one blog, ``a``/``b`` as source/target). ``fmt`` is one of
+    ``csv``, ``tsv``, ``json`` (a streamed array), ``jsonl``, ``graphml``, ``gexf``,
+    ``dot``. ``blog`` keeps edges with either end on that blog (host without ``www.``);
+    ``kinds`` keeps edges of those kinds. Columns: ``source, target, kind`` then the rest.
+    Raises :class:`ExportError` for an unknown ``what`` or ``fmt``.
+    """
+    if what not in WHATS:
+        raise ExportError(f"unknown export {what!r}: choose one of {', '.join(WHATS)}")
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    register_functions(db)
+    query = _build_query(what, blog, kinds)
+    writers: dict[str, Callable[[sqlite_utils.Database, _Query, TextIO], int]] = {
+        "csv": _write_csv,
+        "tsv": _write_tsv,
+        "json": _write_json,
+        "jsonl": _write_jsonl,
+        "graphml": _write_graphml,
+        "gexf": _write_gexf,
+        "dot": _write_dot,
+    }
+    return writers[fmt](db, query, out)
+
+
+def _edges(db: sqlite_utils.Database, query: _Query) -> tuple[list[str], Iterator[tuple]]:
+    """Column names and a row iterator straight off the cursor."""
+    cursor = db.execute(query.sql, query.params)
+    names = [d[0] for d in cursor.description]
+    if "kinds" in names:  # related: group_concat order is arbitrary, sort for stable output
+        at = names.index("kinds")
+        return names, (row[:at] + (sort_kinds(row[at]),) + row[at + 1 :] for row in cursor)
+    return names, iter(cursor)
+
+
+# ------------------------------------------------------------------------------ table formats
+
+
+def _write_csv(db: sqlite_utils.Database, query: _Query, out: TextIO) -> int:
+    names, rows = _edges(db, query)
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(names)
+    count = 0
+    for row in rows:
+        writer.writerow(row)
+        count += 1
+    return count
+
+
+_TSV_BREAKS = re.compile(r"[\t\r\n]+")
+
+
+def _tsv_field(value: Any) -> str:
+    # IANA text/tab-separated-values has no quoting: tabs and line breaks become spaces, so
+    # cut/awk/sort see one record per line.
+    return "" if value is None else _TSV_BREAKS.sub(" ", str(value))
+
+
+def _write_tsv(db: sqlite_utils.Database, query: _Query, out: TextIO) -> int:
+    names, rows = _edges(db, query)
+    out.write("\t".join(names) + "\n")
+    count = 0
+    for row in rows:
+        out.write("\t".join(_tsv_field(v) for v in row) + "\n")
+        count += 1
+    return count
+
+
+def _write_json(db: sqlite_utils.Database, query: _Query, out: TextIO) -> int:
+    names, rows = _edges(db, query)
+    count = 0
+    out.write("[")
+    for row in rows:
+        out.write(",\n" if count else "\n")
+        out.write(json.dumps(dict(zip(names, row, strict=True)), ensure_ascii=False))
+        count += 1
+    out.write("\n]\n" if count else "]\n")
+    return count
+
+
+def _write_jsonl(db: sqlite_utils.Database, query: _Query, out: TextIO) -> int:
+    names, rows = _edges(db, query)
+    count = 0
+    for row in rows:
+        out.write(json.dumps(dict(zip(names, row, strict=True)), ensure_ascii=False) + "\n")
+        count += 1
+    return count
+
+
+# ------------------------------------------------------------------------------ graph formats
+
+
+def _nodes(db: sqlite_utils.Database, query: _Query) -> Iterator[tuple[str, str | None, str, Any]]:
+    """(url, title, blog, is_post) for every end of an edge, deduplicated by SQLite.
+
+    A node that is not a fetched page gets its blog from its URL and, for a pingback
+    source, the title the pingback gave it.
+    """
+    sql = f"""
+        WITH e AS ({query.sql})
+        SELECT n.url, coalesce(p.title, (
+                   SELECT max(c.source_title) FROM comments c WHERE c.source_url = n.url)),
+               coalesce(p.blog, pingcrawl_blog(n.url)), p.is_post
+        FROM (SELECT source AS url FROM e UNION SELECT target FROM e) n
+        LEFT JOIN pages p ON p.url = n.url
+        ORDER BY n.url"""
+    yield from db.execute(sql, query.params)
+
+
+# XML 1.0 forbids these characters even escaped, so they are dropped; the rest of the set
+# is what must be escaped in text or in a double-quoted attribute.
+_XML_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}
+_XML_TEXT_ESCAPES = {**_XML_ESCAPES, "\n": "\n", "\r": "&#13;", "\t": "\t"}
+_XML_ATTR_ESCAPES = {**_XML_ESCAPES, "\n": "&#10;", "\r": "&#13;", "\t": "&#9;"}
+_XML_SPECIAL = re.compile('[&<>"\n\r\t\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]')
+
+
+def _xml_text(value: Any) -> str:
+    """Escaped XML character data."""
+    text = str(value)
+    if not _XML_SPECIAL.search(text):  # the common case: nothing to do
+        return text
+    return _XML_SPECIAL.sub(lambda m: _XML_TEXT_ESCAPES.get(m.group(), ""), text)
+
+
+def _xml_attr(value: Any) -> str:
+    """A double-quoted XML attribute value (line breaks and tabs kept as references)."""
+    text = str(value)
+    if _XML_SPECIAL.search(text):
+        text = _XML_SPECIAL.sub(lambda m: _XML_ATTR_ESCAPES.get(m.group(), ""), text)
+    return f'"{text}"'
+
+
+def _edge_columns(names: list[str]) -> list[tuple[int, str]]:
+    """(index, name) of every column after source and target."""
+    return [(i, name) for i, name in enumerate(names) if name not in ("source", "target")]
+
+
+def _bool(value: Any) -> str:
+    return "true" if value else "false"
+
+
+def _write_graphml(db: sqlite_utils.Database, query: _Query, out: TextIO) -> int:
+    names, rows = _edges(db, query)
+    columns = _edge_columns(names)
+    types = {"kind": "string", **query.types}
+    out.write(
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<graphml xmlns="http://graphml.graphdrawing.org/xmlns"'
+        ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+        ' xsi:schemaLocation="http://graphml.graphdrawing.org/xmlns'
+        ' http://graphml.graphdrawing.org/xmlns/1.0/graphml.xsd">\n'
+        '  <key id="n_title" for="node" attr.name="title" attr.type="string"/>\n'
+        '  <key id="n_blog" for="node" attr.name="blog" attr.type="string"/>\n'
+        '  <key id="n_is_post" for="node" attr.name="is_post" attr.type="boolean"/>\n'
+    )
+    if "verified" not in names:  # the edge attribute is always declared, even if unknown
+        out.write('  <key id="e_verified" for="edge" attr.name="verified" attr.type="int"/>\n')
+    for _, name in columns:
+        kind = types.get(name, "string")
+        out.write(f'  <key id="e_{name}" for="edge" attr.name="{name}" attr.type="{kind}"/>\n')
+    edge_default = "directed" if query.directed else "undirected"
+    out.write(f'  <graph id="pingcrawl" edgedefault="{edge_default}">\n')
+    for url, title, blog, is_post in _nodes(db, query):
+        data = []
+        if title is not None:
+            data.append(f'<data key="n_title">{_xml_text(title)}</data>')
+        if blog is not None:
+            data.append(f'<data key="n_blog">{_xml_text(blog)}</data>')
+        if is_post is not None:
+            data.append(f'<data key="n_is_post">{_bool(is_post)}</data>')
+        out.write(f"    <node id={_xml_attr(url)}>{''.join(data)}</node>\n")
+    count = 0
+    for row in rows:
+        data = "".join(
+            f'<data key="e_{name}">{_xml_text(row[i])}</data>'
+            for i, name in columns
+            if row[i] is not None
+        )
+        out.write(
+            f'    <edge id="e{count}" source={_xml_attr(row[0])} target={_xml_attr(row[1])}>'
+            f"{data}</edge>\n"
+        )
+        count += 1
+    out.write("  </graph>\n</graphml>\n")
+    return count
+
+
+_GEXF_TYPES = {"string": "string", "int": "integer"}
+
+
+def _gexf_header(query: _Query, names: list[str], columns: list[tuple[int, str]]) -> str:
+    today = datetime.now(UTC).date().isoformat()
+    edge_default = "directed" if query.directed else "undirected"
+    declared = [
+        f'      <attribute id="{name}" title="{name}"'
+        f' type="{_GEXF_TYPES[query.types.get(name, "string")]}"/>\n'
+        for _, name in columns
+    ]
+    if "verified" not in names:  # declared for every export, like GraphML's
+        declared.append('      <attribute id="verified" title="verified" type="integer"/>\n')
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<gexf xmlns="http://gexf.net/1.3" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+        ' xsi:schemaLocation="http://gexf.net/1.3 http://gexf.net/1.3/gexf.xsd" version="1.3">\n'
+        f'  <meta lastmodifieddate="{today}"><creator>pingcrawl</creator>'
+        "<description>pingcrawl link graph</description></meta>\n"
+        f'  <graph mode="static" defaultedgetype="{edge_default}">\n'
+        '    <attributes class="node">\n'
+        '      <attribute id="title" title="title" type="string"/>\n'
+        '      <attribute id="blog" title="blog" type="string"/>\n'
+        '      <attribute id="is_post" title="is_post" type="boolean"/>\n'
+        "    </attributes>\n"
+        '    <attributes class="edge">\n'
+        f"{''.join(declared)}"
+        "    </attributes>\n"
+    )
+
+
+def _write_gexf(db: sqlite_utils.Database, query: _Query, out: TextIO) -> int:
+    names, rows = _edges(db, query)
+    columns = _edge_columns(names)
+    out.write(_gexf_header(query, names, columns))
+    out.write("    <nodes>\n")
+    for url, title, blog, is_post in _nodes(db, query):
+        values = []
+        if title is not None:
+            values.append(f'<attvalue for="title" value={_xml_attr(title)}/>')
+        if blog is not None:
+            values.append(f'<attvalue for="blog" value={_xml_attr(blog)}/>')
+        if is_post is not None:
+            values.append(f'<attvalue for="is_post" value="{_bool(is_post)}"/>')
+        out.write(
+            f"      <node id={_xml_attr(url)} label={_xml_attr(title or url)}>"
+            f"<attvalues>{''.join(values)}</attvalues></node>\n"
+        )
+    out.write("    </nodes>\n    <edges>\n")
+    kind_at = names.index("kind")
+    count = 0
+    for row in rows:
+        values = "".join(
+            f'<attvalue for="{name}" value={_xml_attr(row[i])}/>'
+            for i, name in columns
+            if row[i] is not None
+        )
+        kind = _xml_attr(row[kind_at])
+        # GEXF 1.3's edge "kind" keeps parallel edges of different kinds apart in Gephi.
+        out.write(
+            f'      <edge id="{count}" source={_xml_attr(row[0])} target={_xml_attr(row[1])}'
+            f" kind={kind} label={kind}><attvalues>{values}</attvalues></edge>\n"
+        )
+        count += 1
+    out.write("    </edges>\n  </graph>\n</gexf>\n")
+    return count
+
+
+def _dot_quote(value: Any) -> str:
+    """A DOT double-quoted string: backslash and quote escaped, line breaks as ``\\n``."""
+    text = str(value)
+    if "\\" in text or '"' in text:
+        text = text.replace("\\", "\\\\").replace('"', '\\"')
+    if "\n" in text or "\r" in text:
+        text = text.replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\n")
+    return f'"{text}"'
+
+
+def _dot_attrs(pairs: Iterable[tuple[str, Any]]) -> str:
+    text = ", ".join(f"{name}={_dot_quote(v)}" for name, v in pairs if v is not None)
+    return f" [{text}]" if text else ""
+
+
+def _write_dot(db: sqlite_utils.Database, query: _Query, out: TextIO) -> int:
+    names, rows = _edges(db, query)
+    columns = _edge_columns(names)
+    graph, arrow = ("digraph", "->") if query.directed else ("graph", "--")
+    out.write(f"{graph} pingcrawl {{\n  node [shape=box];\n")
+    for url, title, blog, is_post in _nodes(db, query):
+        attrs = (("label", title or url), ("blog", blog), ("is_post", is_post), ("URL", url))
+        out.write(f"  {_dot_quote(url)}{_dot_attrs(attrs)};\n")
+    kind_at = names.index("kind")
+    count = 0
+    for row in rows:
+        attrs = [(name, row[i]) for i, name in columns]
+        attrs.append(("label", row[kind_at]))
+        out.write(f"  {_dot_quote(row[0])} {arrow} {_dot_quote(row[1])}{_dot_attrs(attrs)};\n")
+        count += 1
+    out.write("}\n")
+    return count

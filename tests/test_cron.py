@@ -3,6 +3,7 @@ kill -9 and resume, one run at a time, SIGTERM, and recrawls that find new pingb
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -217,3 +218,35 @@ def test_recrawl_sends_conditional_requests_and_finds_new_pingbacks(tmp_path, si
     assert (ping["source"], ping["target"], ping["verified"]) == (source, post, 1)
     assert db["pages"].get(source)["status"] == 200
     assert db["pages"].get(post)["next_fetch_at"] is not None
+
+
+def test_max_runtime_stops_cleanly_and_keeps_the_frontier(tmp_path, web):
+    site, seeds = web
+    config = Config().with_overrides(
+        crawl={"database": str(tmp_path / "rt.db"), "seeds": seeds, "max_runtime": "1s"},
+        politeness={"delay": 0.2},
+        http={"proxy": site.proxy_url, "timeout": 5.0},
+        safety={"allow_private": True},
+    )
+    summary = crawl(config)
+    assert summary.status == "ok"
+    assert summary.elapsed < 10
+    assert 0 < summary.counters.fetched < len(HOSTS) * PAGES_PER_HOST
+    assert summary.frontier.get("queued", 0) > 0
+    assert summary.frontier.get("claimed", 0) == 0
+
+
+def test_json_log_lines_for_cron(tmp_path, web):
+    site, seeds = web
+    config = write_config(tmp_path, site, seeds[:1], delay=0.0)
+    env = {k: v for k, v in os.environ.items() if k != "PINGCRAWL_CONFIG"}
+    args = ["crawl", "-c", str(config), "-v", "--log-format", "json", "--max-pages", "5"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "crawler", *args], capture_output=True, text=True, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stderr.splitlines()]
+    fetches = [line for line in lines if line["event"] == "fetch"]
+    assert len(fetches) == 5
+    assert all(line["status"] == 200 for line in fetches)
+    assert lines[-1]["event"] == "summary" and lines[-1]["fetched"] == 5

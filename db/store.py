@@ -179,11 +179,12 @@ ON CONFLICT(url) DO UPDATE SET
     author = coalesce(excluded.author, pages.author),
     depth = min(excluded.depth, pages.depth), error = excluded.error,
     text = coalesce(excluded.text, pages.text),
-    next_fetch_at = excluded.next_fetch_at, canonical = excluded.canonical,
+    next_fetch_at = coalesce(excluded.next_fetch_at, pages.next_fetch_at),
+    canonical = excluded.canonical,
     post_url = excluded.post_url, size = excluded.size,
     pingback_endpoint = excluded.pingback_endpoint,
     webmention_endpoint = excluded.webmention_endpoint, feeds = excluded.feeds,
-    recrawl_interval = excluded.recrawl_interval,
+    recrawl_interval = coalesce(excluded.recrawl_interval, pages.recrawl_interval),
     comments_hash = coalesce(excluded.comments_hash, pages.comments_hash)
 """
 

@@ -250,3 +250,25 @@ def test_json_log_lines_for_cron(tmp_path, web):
     assert len(fetches) == 5
     assert all(line["status"] == 200 for line in fetches)
     assert lines[-1]["event"] == "summary" and lines[-1]["fetched"] == 5
+
+
+def test_recrawl_interval_adapts_to_comment_activity(tmp_path, site):
+    post = "http://quiet.test/p/"
+    site.add_page("/p/", post_html("Quiet"), host="quiet.test")
+    config = recrawl_config(tmp_path, site, post).with_overrides(crawl={"recrawl_after": "1h"})
+    db_path = tmp_path / "re.db"
+
+    def interval() -> float:
+        return sqlite_utils.Database(db_path)["pages"].get(post)["recrawl_interval"]
+
+    crawl(config)
+    assert interval() == 3600
+    with sqlite3.connect(db_path) as conn:  # make the post due now
+        conn.execute("update pages set next_fetch_at = '2000-01-01T00:00:00Z'")
+    crawl(config)
+    assert interval() == 5400  # unchanged comments: back off
+    site.add_page("/p/", post_html("Quiet", pings=["http://x.test/a/"]), host="quiet.test")
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("update pages set next_fetch_at = '2000-01-01T00:00:00Z'")
+    crawl(config)
+    assert interval() == 2700  # the comment list changed: come back sooner

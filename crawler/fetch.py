@@ -36,7 +36,7 @@ from typing import Any, Protocol
 
 import httpx
 from tenacity import AsyncRetrying, retry_if_result, stop_after_attempt, stop_any
-from tenacity.wait import wait_exponential_jitter
+from tenacity.wait import wait_exponential, wait_random
 
 from crawler import safety
 from crawler.config import Config
@@ -59,6 +59,7 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 RETRY_AFTER_CAP = 3600.0  # a Retry-After longer than this is read as this
 DISCARD_BYTES = 64 * 1024  # of an error or redirect body, read so the connection is reused
 _HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<title", b"<meta", b"<!--")
+_PACE_EVENTS = ("send_request_headers.started", "receive_response_headers.complete")
 _LAST_REQUEST_EVERY = 60.0  # seconds between hosts.last_request_at writes for one host
 
 
@@ -70,9 +71,9 @@ class HostStore(Protocol):
     - ``robots_status`` INTEGER: HTTP status of the last robots.txt answer, 0 if none came
     - ``robots_txt`` TEXT: its body (at most 500 KiB), ``robots_fetched_at`` TEXT (ISO UTC)
     - ``crawl_delay`` REAL: the Crawl-delay for our product token, NULL when none
-    - ``paused_until`` TEXT (ISO UTC, NULL when not paused), ``pause_level`` INTEGER (how
-      many times the pause has doubled), ``errors`` INTEGER (consecutive throttling answers
-      or refused connections; 0 after a good answer)
+    - ``paused_until`` TEXT (ISO UTC, NULL when not paused), ``pause_seconds`` REAL (length
+      of the last pause before jitter, 0 after a good answer: the next one doubles it),
+      ``errors`` INTEGER (consecutive throttling answers or refused connections)
     - ``last_request_at`` TEXT (ISO UTC), written at most once a minute per host
     """
 
@@ -131,7 +132,7 @@ class _HostState:
     robots: RobotsRules | None = None
     robots_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     strikes: int = 0
-    pause_level: int = 0
+    pause_seconds: float = 0.0  # the last pause's length before jitter; the next doubles it
     paused_until: float = 0.0  # wall clock
     last_saved: float = 0.0  # monotonic time of the last last_request_at write
 
@@ -303,7 +304,7 @@ class Fetcher:
                 stop_after_attempt(self._http.retries + 1),
                 lambda state: self._stop_early(state.outcome.result()),
             ),
-            wait=wait_exponential_jitter(initial=base, max=cap, jitter=base),
+            wait=wait_exponential(multiplier=base, max=cap) + wait_random(0, base),
             retry=retry_if_result(self._retryable),
             retry_error_callback=lambda state: state.outcome.result(),
         )
@@ -392,7 +393,18 @@ class Fetcher:
         return answer
 
     async def _exchange(self, url: str, headers: dict[str, str], robots: bool) -> _Answer:
-        request = self._client.build_request("GET", url, headers=headers)
+        host = host_of(url)
+
+        async def trace(event: str, info: dict[str, Any]) -> None:
+            # The slot's start time was taken before connecting; the host sees the request
+            # some time after its headers go out, but surely before its answer starts. Pacing
+            # from the answer makes "delay" hold as the server measures it.
+            if event.endswith(_PACE_EVENTS):
+                self._slots.mark_sent(host)
+
+        request = self._client.build_request(
+            "GET", url, headers=headers, extensions={"trace": trace}
+        )
         response = await self._client.send(request, stream=True)
         try:
             answer = _Answer(url, response.status_code, dict(response.headers.items()))
@@ -421,7 +433,7 @@ class Fetcher:
         if not row:
             return
         state.robots = RobotsRules.from_store(row, ttl=self._robots_ttl)
-        state.pause_level = int(row.get("pause_level") or 0)
+        state.pause_seconds = float(row.get("pause_seconds") or 0.0)
         state.paused_until = _parse_iso(row.get("paused_until"))
         state.strikes = int(row.get("errors") or 0)
 
@@ -445,27 +457,27 @@ class Fetcher:
         elif (
             answer.status is not None
             and answer.status < 500
-            and (state.strikes or state.pause_level)
+            and (state.strikes or state.pause_seconds)
         ):
             state.strikes = 0
-            if state.pause_level:
-                state.pause_level = 0
-                self._save(host, pause_level=0, paused_until=None, errors=0)
+            if state.pause_seconds:
+                state.pause_seconds = 0.0
+                self._save(host, pause_seconds=0.0, paused_until=None, errors=0)
 
     def _pause_host(self, host: str, state: _HostState) -> None:
         _after, base, cap = self._pause
-        length = min(cap, base * 2**state.pause_level) * self._rng.uniform(0.8, 1.2)
-        self._pause_until(host, state, time.time() + min(length, cap), escalate=True)
+        state.pause_seconds = min(cap, 2 * state.pause_seconds if state.pause_seconds else base)
+        length = min(cap, state.pause_seconds * self._rng.uniform(0.8, 1.2))
+        self._pause_until(host, state, time.time() + length, escalate=True)
 
     def _pause_until(self, host: str, state: _HostState, until: float, escalate: bool) -> None:
         state.paused_until = max(state.paused_until, until)
         if escalate:
-            state.pause_level += 1
             state.strikes = 0
         self._save(
             host,
             paused_until=_iso(state.paused_until),
-            pause_level=state.pause_level,
+            pause_seconds=state.pause_seconds,
             errors=state.strikes,
         )
 
@@ -605,7 +617,7 @@ def _conditional_headers(etag: str | None, last_modified: str | None) -> dict[st
 
 
 def _iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
 
 
 def _parse_iso(value: Any) -> float:

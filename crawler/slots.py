@@ -4,8 +4,12 @@ Each host has a delay, an in-flight limit and the time its last request started.
 request to a host waits for a free place among its ``per_host``, then for the rest of the
 delay since the previous start (and for any hold-off a Retry-After set), then for a place
 in the global ``concurrency``; its start time is taken only then, so start-to-start gaps
-at the server are never shorter than the delay. Waiting for one host never holds a global
-place, so a slow host does not hold up the others. Idle slots are dropped.
+at the server are never shorter than the delay. The fetcher moves the start time later
+(``mark_sent``) when the request really goes out (after connecting) and again when its
+answer starts to arrive — by then the server has surely seen it — so the delay holds as the
+server measures it, whatever the connection setup or the server's own latency.
+Waiting for one host never holds a global place, so a slow host does not hold up the
+others. Idle slots are dropped.
 """
 
 from __future__ import annotations
@@ -61,6 +65,12 @@ class Slots:
         """Let no request to ``host`` start for ``seconds`` from now (Retry-After)."""
         slot = self.slot(host)
         slot.not_before = max(slot.not_before, time.monotonic() + seconds)
+
+    def mark_sent(self, host: str) -> None:
+        """The host has surely seen the request by now: pace the next one from here."""
+        slot = self._slots.get(host)
+        if slot is not None:
+            slot.last_start = max(slot.last_start, time.monotonic())
 
     @asynccontextmanager
     async def request(self, host: str) -> AsyncIterator[float]:

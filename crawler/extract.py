@@ -209,7 +209,11 @@ def _read_comments(
     ping_ids = {node.mem_id for node in tree.css(ec.PING_BLOCKS)}
     comments = []
     for index, entry in enumerate(clist.entries):
+        # "Pingback: <a>" opens the entry (core's short ping) or the comment's text
+        body = clist.first(index, ec.TEXT)
         label = entry.node.text(separator=" ")[:40]
+        if body is not None and not ec.PING_LABEL.match(label):
+            label = body.text(separator=" ")[:40]
         kind = ec.entry_kind(entry, ping_ids, label)
         if kind == "comment":
             comments.append(_read_comment(index, clist, resolver, links))
@@ -226,8 +230,8 @@ def _read_comment(
     if author_url:
         links.add(author_url, "comment", author or "", link.attributes.get("rel") or "")
     body = clist.first(index, ec.TEXT)
-    if body is not None:
-        for anchor in body.css("a[href]"):
+    for part in [body] if body is not None else clist.owned(index, "p"):
+        for anchor in part.css("a[href]"):
             _add_anchor(anchor, "comment", resolver, links)
     return Comment(
         kind="comment",

@@ -40,7 +40,7 @@ CANDIDATES = ", ".join(
 # Divi and a few other themes list pings in a separate block without any class on the li.
 PING_BLOCKS = "ol.pinglist > li, #trackbacks li, #pings li, .pinglist > li"
 _ENTRY_ID = re.compile(r"^(?:li-|div-|article-)?comment-(\d+)$|^c(\d{6,})$")
-_PING_LABEL = re.compile(r"^\s*(pingback|trackback)\s*:", re.IGNORECASE)
+PING_LABEL = re.compile(r"^\s*(pingback|trackback)\s*:", re.IGNORECASE)
 _REPLY_LISTS = frozenset({"ul", "ol"})
 _REPLY_CLASSES = ("children", "comment-replies", "comment-thread")
 
@@ -59,6 +59,8 @@ AUTHOR_URL = (
     "a.url, .fn a, .comment-author-name a, .wp-block-comment-author-name a, cite.user a, "
     "a.epoch-author-link, a.comment-author-link, .comment-author-link a"
 )
+# Only when nothing precise matched: these may also hold an avatar's profile link.
+AUTHOR_URL_LOOSE = ".comment-author a[href], .comment-header a[href]"
 DATE = (
     ".comment-date, .comment_date, .wp-block-comment-date, .comment-metadata a, "
     ".commentmetadata a, .comment-meta a, .comment-time, .datetime, .comment-published"
@@ -113,6 +115,14 @@ class CommentList:
         for node in tree.css(CANDIDATES):
             self._add_candidate(node)
         self.tops = [e.node for e in self.entries if e.parent is None]
+        self.threads = {e.parent for e in self.entries if e.parent is not None}
+        # The containers of the top-level entries (usually one ol.commentlist): field
+        # lookups query these once instead of once per entry.
+        roots: dict[int, LexborNode] = {}
+        for top in self.tops:
+            parent = top.parent or top
+            roots.setdefault(parent.mem_id, parent)
+        self._roots = list(roots.values())
 
     def _add_candidate(self, node: LexborNode) -> None:
         key = node.mem_id
@@ -159,9 +169,12 @@ class CommentList:
         by_entry = self._index.get(selector)
         if by_entry is None:
             by_entry = {}
-            for top in self.tops:
-                for node in top.css(selector):
-                    by_entry.setdefault(self.entry_of(node), []).append(node)
+            seen: set[int] = set()
+            for root in self._roots:
+                for node in root.css(selector):
+                    if node.mem_id not in seen:
+                        seen.add(node.mem_id)
+                        by_entry.setdefault(self.entry_of(node), []).append(node)
             self._index[selector] = by_entry
         return by_entry.get(index, [])
 
@@ -180,7 +193,7 @@ def entry_kind(entry: Entry, ping_ids: set[int], label_text: str) -> str:
             return "trackback"
         if node.mem_id in ping_ids:
             return "pingback"
-    match = _PING_LABEL.match(label_text)
+    match = PING_LABEL.match(label_text)
     return match.group(1).lower() if match else "comment"
 
 
@@ -198,8 +211,8 @@ def entry_text(index: int, entry: Entry, clist: CommentList) -> str:
     paragraphs = clist.owned(index, "p")
     if paragraphs:
         return " ".join(clean_text(p) for p in paragraphs).strip()
-    if entry.parent is None and len(entry.nodes) == 1 and not entry.node.css_first("li"):
-        return clean_text(entry.node)
+    if index not in clist.threads:
+        return clean_text(entry.node)  # a bare ping line: "Pingback: <a>Title</a> [...]"
     return ""
 
 
@@ -218,7 +231,7 @@ def entry_date(index: int, clist: CommentList) -> str | None:
 
 def entry_author(index: int, clist: CommentList) -> tuple[str | None, LexborNode | None]:
     """Author name and the element of the author's link (if any)."""
-    link = clist.first(index, AUTHOR_URL)
+    link = clist.first(index, AUTHOR_URL) or clist.first(index, AUTHOR_URL_LOOSE)
     name_node = clist.first(index, AUTHOR) or clist.first(index, AUTHOR_LOOSE)
     name = clean_text(name_node) if name_node is not None else clean_text(link)
     # Loose containers also hold "says:" and, in Epoch, "· <date>" after the name.
@@ -233,7 +246,9 @@ def ping_source(
     link = clist.first(index, "a.url")
     if link is not None:
         return link
-    for node in clist.owned(index, "a[href]"):
+    body = clist.first(index, TEXT)
+    anchors = body.css("a[href]") if body is not None else []
+    for node in anchors + clist.owned(index, "a[href]"):
         classes = node.attributes.get("class") or ""
         if "reply" in classes or "edit" in classes:
             continue

@@ -212,7 +212,8 @@ def _published(tree: LexborHTMLParser, meta: PageMeta) -> str | None:
     if article and isinstance(article.get("datePublished"), str):
         return article["datePublished"]
     node = tree.css_first(
-        "time.entry-date[datetime], [itemprop='datePublished'][datetime], time.published[datetime]"
+        "time.entry-date[datetime], [itemprop='datePublished'][datetime], "
+        "time.published[datetime], time.dt-published[datetime]"
     )
     if node is not None and (node.attributes.get("datetime") or "").strip()[:1].isdigit():
         return node.attributes["datetime"].strip()

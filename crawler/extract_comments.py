@@ -42,6 +42,7 @@ PING_BLOCKS = "ol.pinglist > li, #trackbacks li, #pings li, .pinglist > li"
 _ENTRY_ID = re.compile(r"^(?:li-|div-|article-)?comment-(\d+)$|^c(\d{6,})$")
 PING_LABEL = re.compile(r"^\s*(pingback|trackback)\s*:", re.IGNORECASE)
 _REPLY_LISTS = frozenset({"ul", "ol"})
+_ENTRY_TAGS = frozenset({"li", "article", "div", "section", "dd", "dt", "aside", "tr", "td"})
 _REPLY_CLASSES = ("children", "comment-replies", "comment-thread")
 
 TEXT = (
@@ -98,7 +99,10 @@ def _is_reply_container(node: LexborNode) -> bool:
 
 
 def _valid_candidate(node: LexborNode, number: str | None) -> bool:
-    """``[id^=comment-]`` also matches ``comment-form`` and friends: keep real entries."""
+    """``[id^=comment-]`` also matches ``comment-form`` and friends, and inline elements
+    (``<a id="comment-5">`` anchors, Epoch's report ``span``): keep real entries."""
+    if node.tag not in _ENTRY_TAGS:
+        return False
     ident = node.attributes.get("id") or ""
     if ident.startswith(("comment-", "li-comment-", "div-comment-", "article-comment-")):
         return number is not None

@@ -323,6 +323,32 @@ def test_to_dict_names_follow_spec(classic: Extraction) -> None:
     assert set(data["links"][0]) == {"dst", "kind", "anchor", "rel"}
 
 
+_SNIPPETS = st.sampled_from(
+    [
+        '<li class="comment" id="comment-1">', '<li class="pingback" id="comment-2">',
+        '<ol class="commentlist">', "</ol>", "</li>", '<ul class="children">', "</ul>",
+        '<div class="entry-content">', "</div>", '<div id="comments">', '<a id="comment-3">',
+        '<a href="https://x.example/">x</a>', '<a href="javascript:x">j</a>', "<a href>e</a>",
+        '<a href="/rel?replytocom=1">r</a>', '<a href=" ">s</a>', '<a href="http://[">m</a>',
+        '<base href="https://base.example/dir/">', '<base href="javascript:">', "<p>",
+        "Pingback: ", '<a class="url" href="//proto.example/p">t</a>', "<time datetime=x>",
+        '<link rel="canonical" href="">', '<link rel="webmention">', "<script>", "&amp;",
+        '<article class="comment" id="div-comment-1">', '<ol class="pinglist"><li>', "text",
+    ]
+)  # fmt: skip
+
+
+@given(st.lists(_SNIPPETS, max_size=30).map("".join))
+def test_any_markup_gives_a_well_formed_result(html: str) -> None:
+    got = extract(html, "https://site.example/post/")
+    for link in got.links:
+        assert link.dst.startswith(("http://", "https://"))
+        assert link.kind in ("citation", "pingback", "trackback", "comment", "nav")
+    for comment in got.comments:
+        assert comment.kind in ("comment", "pingback", "trackback")
+    json.dumps(got.to_dict())
+
+
 # --- URL unwrapping and the resolver's fast path -----------------------------------------
 
 
@@ -403,15 +429,21 @@ def big_page(target: int = 100_000, comments: int = 60) -> str:
 
 
 def test_extraction_of_a_100_kb_page_is_fast() -> None:
+    """Median CPU time of 15 runs: process time, so that other processes sharing the
+    machine (parallel test runs, CI neighbours) do not make the bound flaky."""
     html = big_page()
     assert 95_000 < len(html.encode()) < 110_000
     extract(html, CLASSIC)  # warm up
-    timings = []
-    for _ in range(9):
-        start = time.perf_counter()
+    cpu, wall = [], []
+    for _ in range(15):
+        start_cpu, start_wall = time.process_time(), time.perf_counter()
         result = extract(html, CLASSIC)
-        timings.append((time.perf_counter() - start) * 1000)
-    median = statistics.median(timings)
-    print(f"\n100 KB page: median {median:.2f} ms, min {min(timings):.2f} ms")
+        cpu.append((time.process_time() - start_cpu) * 1000)
+        wall.append((time.perf_counter() - start_wall) * 1000)
+    median = statistics.median(cpu)
+    print(
+        f"\n100 KB page: median {median:.2f} ms CPU, {statistics.median(wall):.2f} ms wall, "
+        f"best {min(wall):.2f} ms wall"
+    )
     assert len(result.comments) > 60
     assert median < 10, f"median {median:.1f} ms"

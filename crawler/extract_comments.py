@@ -35,10 +35,15 @@ CANDIDATES = ", ".join(
         "ol.wp-block-comment-template > li",
         "ol.pinglist > li",
         "#trackbacks li",
+        "[id$='_backlinks-container'] .backlink-control",
     ]
 )
 # Divi and a few other themes list pings in a separate block without any class on the li.
-PING_BLOCKS = "ol.pinglist > li, #trackbacks li, #pings li, .pinglist > li"
+# Blogger shows pings as "backlinks": div.backlink-control > dt.comment-title > a.
+PING_BLOCKS = (
+    "ol.pinglist > li, #trackbacks li, #pings li, .pinglist > li, "
+    "[id$='_backlinks-container'] .backlink-control"
+)
 _ENTRY_ID = re.compile(r"^(?:li-|div-|article-)?comment-(\d+)$|^c(\d{6,})$")
 PING_LABEL = re.compile(r"^\s*(pingback|trackback)\s*:", re.IGNORECASE)
 _REPLY_LISTS = frozenset({"ul", "ol"})
@@ -48,13 +53,13 @@ _REPLY_CLASSES = ("children", "comment-replies", "comment-thread")
 TEXT = (
     ".comment-content, .comment-text, .comment_text, .epoch-comment-content, "
     ".wp-block-comment-content, [itemprop='text'], .comment-entry, .comment-body-text, "
-    ".commentbody, .comment-body-inner"
+    ".commentbody, .comment-body-inner, dd.comment-body"
 )
 AUTHOR = (
     ".fn, .comment-author-name, .wp-block-comment-author-name, cite.user, "
     "a.epoch-author-link, .comment-author-link, .comment-author > strong"
 )
-AUTHOR_LOOSE = ".epoch-comment-author, .comment-author, .author, .comment-header strong"
+AUTHOR_LOOSE = ".epoch-comment-author, .comment-author, .author, .comment-header strong, cite"
 _SAYS = re.compile(r"\s*(says|sagt|schreibt|dit|dice)\s*:?\s*$", re.IGNORECASE)
 AUTHOR_URL = (
     "a.url, .fn a, .comment-author-name a, .wp-block-comment-author-name a, cite.user a, "

@@ -200,6 +200,33 @@ def test_home_page_is_not_a_post_and_cites_nothing() -> None:
     assert "https://think.example/essay" in links_of(got, "nav")
 
 
+def test_blogger_backlinks_are_pingbacks() -> None:
+    html = """<div class="post-body entry-content">A post body.</div>
+    <div id="Blog1_backlinks-container"><a name="links"></a><h4>Links to this post:</h4>
+    <dl class="comment-block" id="comments-block">
+    <div class="collapsed-backlink backlink-control"><dt class="comment-title">
+      <a href="https://linker.blogspot.de/2013/10/about.html" rel="nofollow">About it</a></dt>
+      <dd class="comment-body collapseable">Snippet of the linking post</dd>
+      <dd class="comment-footer collapseable"><span class="comment-author">Posted by Lin</span>
+      @ 10/7/2013</dd></div></dl></div>"""
+    got = extract(html, "https://me.blogspot.com/2013/10/post.html")
+    (ping,) = got.comments
+    assert (ping.kind, ping.source_title) == ("pingback", "About it")
+    assert ping.source_url == "https://linker.blogspot.com/2013/10/about.html"
+    assert ping.text == "Snippet of the linking post"
+    assert links_of(got, "pingback") == ["https://linker.blogspot.com/2013/10/about.html"]
+
+
+def test_kubrick_comments_without_classes() -> None:
+    html = """<div class="entry">Body</div><ol class="commentlist">
+    <li class="alt" id="comment-5"><cite>Kim</cite> Says:<br>
+    <small class="commentmetadata"><a href="#comment-5">May 1st, 2008 at 9:00 am</a></small>
+    <p>Old school.</p></li></ol>"""
+    (comment,) = extract(html, "https://old.example/?p=1").comments
+    assert (comment.comment_id, comment.author, comment.text) == ("5", "Kim", "Old school.")
+    assert comment.published == "May 1st, 2008 at 9:00 am"
+
+
 # --- comment pagination ---------------------------------------------------------------
 
 

@@ -173,10 +173,11 @@ def extract(html: str, url: str, headers: Mapping[str, str] | None = None) -> Ex
         content = None
     _classify_links(tree, content, clist, resolver, links)
     text = ec.clean_text(content if content is not None else tree.body)
+    title = meta.pick_title(tree, content, is_post)  # may also fill in meta.blog
     return Extraction(
         url=resolver.page,
         canonical=meta.canonical,
-        title=meta.pick_title(tree, content, is_post),
+        title=title,
         is_post=is_post,
         published=meta.published,
         author=meta.author,

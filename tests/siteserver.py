@@ -149,7 +149,10 @@ class SiteServer(_SiteViews):
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self, timeout: float = 5.0) -> SiteServer:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        # A short poll interval: shutdown() waits for it, once per test.
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self._thread.start()
         self._wait_ready(timeout)
         return self
@@ -439,7 +442,7 @@ def _compressed_zeros(nbytes: int, encoding: str) -> bytes:
     if encoding == "br":
         import brotli
 
-        compressor = brotli.Compressor()
+        compressor = brotli.Compressor(quality=1)  # zeros compress well even so, and fast
         parts = [compressor.process(head)]
         for _ in range(nbytes // _CHUNK):
             parts.append(compressor.process(zeros))

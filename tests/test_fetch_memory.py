@@ -1,0 +1,68 @@
+"""A 60 MB page and compression bombs are cut at ``max_bytes`` without costing memory.
+
+Peak memory is a property of a whole process, so the fetches run in a fresh Python
+subprocess (with the test server in a thread of the same process: its memory counts too)
+that reports ``ru_maxrss`` before and after.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+LIMIT_MIB = 250
+MAX_BYTES = 5_000_000
+
+SCRIPT = """
+import asyncio, json, resource, sys
+sys.path.insert(0, {tests!r})
+from siteserver import SiteServer
+from crawler.config import Config
+from crawler.fetch import Fetcher
+
+def peak_mib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+async def main(site):
+    config = Config().with_overrides(
+        politeness={{"delay": 0.0}}, http={{"max_bytes": {max_bytes}}},
+        safety={{"allow_private": True}},
+    )
+    async with Fetcher(config) as fetcher:
+        results = [await fetcher.fetch(site.url(p)) for p in ("/big", "/gz", "/br", "/deflate")]
+    return [
+        {{"path": r.url.rsplit("/", 1)[1], "size": r.size, "error": r.error,
+          "text": len(r.text or ""), "status": r.status}}
+        for r in results
+    ]
+
+with SiteServer() as site:
+    site.big("/big", 60_000_000)
+    site.gzip_bomb("/gz", 300_000_000, encoding="gzip")
+    site.gzip_bomb("/br", 1_000_000_000, encoding="br")
+    site.gzip_bomb("/deflate", 300_000_000, encoding="deflate")
+    before = peak_mib()
+    results = asyncio.run(main(site))
+print(json.dumps({{"before": before, "peak": peak_mib(), "results": results}}))
+"""
+
+
+def test_big_page_and_bombs_stay_under_the_memory_limit() -> None:
+    tests = Path(__file__).parent
+    script = SCRIPT.format(tests=str(tests), max_bytes=MAX_BYTES)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tests.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    print(report)  # shown with -s: the measured figures
+    for result in report["results"]:
+        assert result["status"] == 200 and result["error"] == "too_large", result
+        assert result["size"] == MAX_BYTES and result["text"] == MAX_BYTES, result
+    assert report["peak"] < LIMIT_MIB, report

@@ -1,0 +1,115 @@
+"""The SSRF guard: unit tests of the checks, and a crawl through a proxy proving that
+private targets — literals, names and redirect hops — are never requested."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from siteserver import SiteServer
+
+from crawler import safety
+from crawler.config import Config
+from crawler.fetch import Fetcher, FetchResult
+
+PRIVATE_URLS = [
+    "http://127.0.0.1/",
+    "http://127.0.0.1:8080/admin",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://[::1]/",
+    "http://[::ffff:127.0.0.1]/",
+    "http://[fe80::1]/",
+    "http://[fc00::1]/",
+    "http://0x7f000001/",
+    "http://2130706433/",
+    "http://0177.0.0.1/",
+    "http://127.1/",
+    "http://0/",
+    "http://0.0.0.0/",
+    "http://10.1.2.3/",
+    "http://172.16.0.1/",
+    "http://192.168.1.1/",
+    "http://100.64.0.1/",
+    "http://224.0.0.1/",
+    "http://240.0.0.1/",
+    "http://255.255.255.255/",
+    "http://localhost/",
+    "http://LOCALHOST./",
+    "http://api.localhost/",
+]
+
+
+@pytest.mark.parametrize("url", PRIVATE_URLS)
+def test_private_targets_are_refused(url: str) -> None:
+    assert safety.check_url(url) == "private"
+    assert safety.check_url(url, allow_private=True) is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://example.com/",
+        "https://8.8.8.8/",
+        "http://93.184.216.34:8080/x",
+        "http://0x5d.example/",
+    ],
+)
+def test_public_targets_pass(url: str) -> None:
+    assert safety.check_url(url) is None
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://example.com/", "file:///etc/passwd", "gopher://x/", "http://"]
+)
+def test_only_http_and_https(url: str) -> None:
+    assert safety.check_url(url, allow_private=True) == "scheme"
+
+
+@given(st.integers(min_value=0, max_value=2**32 - 1))
+def test_ipv4_literals_in_every_spelling(number: int) -> None:
+    ip = ipaddress.IPv4Address(number)
+    a, b, c, d = ip.packed
+    spellings = [str(number), hex(number), f"0{number:o}", f"{a}.{b}.{(c << 8) | d}", str(ip)]
+    spellings.append(".".join(f"0x{x:x}" for x in ip.packed))
+    for spelling in spellings:
+        assert safety.parse_ipv4_literal(spelling) == ip, spelling
+
+
+@pytest.mark.parametrize(
+    "name", ["example.com", "1.2.3.4.5", "256.1.1.1", "0x", "1..2", "09.1.1.1"]
+)
+def test_names_are_not_ipv4_literals(name: str) -> None:
+    assert safety.parse_ipv4_literal(name) is None or name == "0x"
+
+
+def test_resolved_addresses_are_checked() -> None:
+    assert asyncio.run(safety.check_resolved("http://localhost/")) == "private"
+    assert asyncio.run(safety.check_resolved("http://no-such-host.invalid/")) is None
+
+
+def test_private_links_and_redirects_are_never_requested(site: SiteServer) -> None:
+    """Through a proxy (our server) so a refused target *would* show in the server's log."""
+    site.add_redirect("/to-private", "http://10.1.2.3/secret", host="public.test")
+    site.add_redirect("/to-loopback", f"{site.base_url}/secret", host="public.test")
+    site.add_redirect("/to-metadata", "http://169.254.169.254/", host="public.test")
+    site.add_page("/secret", "<html>secret</html>")
+    config = Config().with_overrides(
+        politeness={"delay": 0.0}, http={"proxy": site.proxy_url, "timeout": 2.0}
+    )
+    hops = ["/to-private", "/to-loopback", "/to-metadata"]
+    targets = [*PRIVATE_URLS, site.url("/secret")]
+
+    async def go() -> list[FetchResult]:
+        async with Fetcher(config) as fetcher:
+            direct = [await fetcher.fetch(u) for u in targets]
+            return direct + [await fetcher.fetch(f"http://public.test{p}") for p in hops]
+
+    results = asyncio.run(go())
+    assert all(r.skip_reason == "private" for r in results[: len(targets)])
+    assert [r.error for r in results[len(targets) :]] == ["redirect_private"] * 3
+    assert results[-2].final_url == site.url("/secret") and results[-2].status == 301
+    assert {h.host for h in site.hits()} == {"public.test"}
+    assert sorted(h.path for h in site.hits()) == sorted(["/robots.txt", *hops])

@@ -3,7 +3,7 @@
 On top of ``crawler.urls.normalize_url`` this knows the page's ``<base href>`` and undoes
 the wrappers real pages put around links: the Wayback Machine's
 ``https://web.archive.org/web/<timestamp>/<original>``, wordpress.com's ``href.li/?<url>``
-redirector, and Blogger's country domains (``x.blogspot.de`` is ``x.blogspot.com``).
+redirector. (Blogger's country domains are mapped by ``normalize_url`` itself.)
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ _HREF_LI = ("https://href.li/?", "http://href.li/?")
 # of a page look like this; skipping urlsplit/urljoin for them halves extraction time.
 _FAST = re.compile(r"https?://[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]*)")
 _FAST_PATH = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]*")
-_BLOGSPOT_CCTLD = re.compile(r"^(https?://[^/?#]+\.blogspot)\.(?!com(?:[/:?]|$))[a-z.]+(?=[/:?]|$)")
 
 
 def unwrap(url: str) -> str:
@@ -35,8 +34,6 @@ def unwrap(url: str) -> str:
             return normalize_url(f"{match.group(1)}://{match.group(2)}") or url
     elif url.startswith(_HREF_LI):
         return normalize_url(url.split("?", 1)[1]) or url
-    if ".blogspot." in url:
-        return _BLOGSPOT_CCTLD.sub(r"\1.com", url, count=1)
     return url
 
 
@@ -82,6 +79,8 @@ class Resolver:
     def _fast(self, href: str) -> str | None:
         """``href`` (minus its fragment) when it is provably already normal, else None."""
         href = href.split("#", 1)[0]
+        if ".blogspot." in href:  # normalisation renames Blogger's country domains
+            return None
         if href.startswith("http"):
             match = _FAST.fullmatch(href)
             return href if match and _plain_path(match.group(1)) else None

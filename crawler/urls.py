@@ -32,11 +32,17 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _COMMENT_PAGE = re.compile(r"^(?P<post>.*?/)comment-page-(?P<n>\d+)/?$")
 _SAFE_PATH = "/:@!$&'()*+,;=-._~%"
 _SAFE_QUERY = _SAFE_PATH + "?"
+_SESSION_PARAMS = frozenset({"phpsessid", "jsessionid", "sid", "s", "sessionid"})
+_SESSION_VALUE = re.compile(r"^[0-9a-fA-F]{32}$")
+# Blogger serves one blog under many country domains: x.blogspot.de is x.blogspot.com.
+_BLOGSPOT_CCTLD = re.compile(r"^(.+\.blogspot)\.(?!com$)[a-z]{2,3}(?:\.[a-z]{2})?$")
 _IGNORED_SCHEMES = ("javascript:", "mailto:", "tel:", "data:", "sms:", "about:", "ftp:", "file:")
 
 
 def _idna_host(host: str) -> str:
     host = host.strip().rstrip(".").lower()
+    if ".blogspot." in host:
+        host = _BLOGSPOT_CCTLD.sub(r"\1.com", host)
     if not host or host.isascii():
         return host
     try:
@@ -66,7 +72,7 @@ def _clean_query(query: str) -> str:
     if not query:
         return ""
     pairs = parse_qsl(query, keep_blank_values=True)
-    kept = [(k, v) for k, v in pairs if not _is_tracking(k)]
+    kept = [(k, v) for k, v in pairs if not _is_tracking(k) and not _is_session(k, v)]
     if len(kept) == len(pairs):
         return quote(query, safe=_SAFE_QUERY)
     return urlencode(kept, doseq=True)
@@ -75,6 +81,12 @@ def _clean_query(query: str) -> str:
 def _is_tracking(name: str) -> bool:
     lowered = name.lower()
     return lowered.startswith("utm_") or lowered in TRACKING_PARAMS
+
+
+def _is_session(name: str, value: str) -> bool:
+    """Session ids in URLs (vBulletin's ``s=<32 hex>``) make endless copies of each page.
+    WordPress search (``?s=term``) is kept: only 32-hex-digit values count."""
+    return name.lower() in _SESSION_PARAMS and bool(_SESSION_VALUE.match(value))
 
 
 def normalize_url(url: str, base: str | None = None) -> str | None:

@@ -25,6 +25,14 @@ from crawler.urls import blog_of, comment_page_post, normalize_url, same_blog, t
         ("https://example.com", "https://example.com/"),
         ("https://example.com/no-slash", "https://example.com/no-slash"),
         ("  https://example.com/x\n", "https://example.com/x"),
+        (
+            "https://f.example/t.php?s=22c09551c71c1a6b64e4364ca45cbf28&t=9",
+            "https://f.example/t.php?t=9",
+        ),
+        ("https://blog.example/?s=north+korea", "https://blog.example/?s=north+korea"),
+        ("https://x.blogspot.de/2013/10/p.html", "https://x.blogspot.com/2013/10/p.html"),
+        ("https://x.blogspot.co.uk/", "https://x.blogspot.com/"),
+        ("https://x.blogspot.com/", "https://x.blogspot.com/"),
     ],
 )
 def test_normalize(raw, expected):

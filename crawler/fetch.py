@@ -60,6 +60,19 @@ RETRY_AFTER_CAP = 3600.0  # a Retry-After longer than this is read as this
 DISCARD_BYTES = 64 * 1024  # of an error or redirect body, read so the connection is reused
 _HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<title", b"<meta", b"<!--")
 _PACE_EVENTS = ("send_request_headers.started", "receive_response_headers.complete")
+# Exceptions of one request -> (error, "no connection at all" for host pauses); first match.
+_ERRORS: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], str, bool], ...] = (
+    (TimeoutError, "timeout", False),  # asyncio.timeout: the whole request took too long
+    (httpx.ConnectTimeout, "timeout", True),
+    (httpx.TimeoutException, "timeout", False),
+    (httpx.ProxyError, "proxy_error", False),
+    (httpx.ConnectError, "connection_error", True),
+    ((httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError), "connection_reset", False),
+    ((httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL), "invalid_url", False),
+    (DecodingError, "decoding_error", False),
+)
+_CAUGHT = (TimeoutError, httpx.TransportError, httpx.InvalidURL, DecodingError)
+_DNS_CHECK_TTL = 300.0  # seconds a host's resolved-address check is trusted
 _LAST_REQUEST_EVERY = 60.0  # seconds between hosts.last_request_at writes for one host
 
 
@@ -135,6 +148,8 @@ class _HostState:
     pause_seconds: float = 0.0  # the last pause's length before jitter; the next doubles it
     paused_until: float = 0.0  # wall clock
     last_saved: float = 0.0  # monotonic time of the last last_request_at write
+    dns_checked_at: float | None = None  # monotonic
+    dns_refusal: str | None = None
 
 
 class Fetcher:
@@ -248,8 +263,17 @@ class Fetcher:
         allow = self.config.safety.allow_private
         reason = safety.check_url(url, allow_private=allow)
         if reason is None and self._check_dns and not allow:
-            reason = await safety.check_resolved(url)
+            reason = await self._check_resolved(url)
         return reason
+
+    async def _check_resolved(self, url: str) -> str | None:
+        """The resolved-address check, remembered per host for a few minutes."""
+        state = self._host(host_of(url))
+        now = time.monotonic()
+        if state.dns_checked_at is None or now - state.dns_checked_at > _DNS_CHECK_TTL:
+            state.dns_refusal = await safety.check_resolved(url)
+            state.dns_checked_at = now
+        return state.dns_refusal
 
     async def _robots_refusal(self, url: str) -> tuple[str | None, str | None] | None:
         if not self._polite.obey_robots:
@@ -366,35 +390,21 @@ class Fetcher:
     async def _send_once(self, url: str, headers: dict[str, str], robots: bool = False) -> _Answer:
         """One request in its host's slot, the whole of it under ``http.timeout``."""
         host = host_of(url)
+        try:
+            request = self._build_request(url, headers, host)
+        except (httpx.InvalidURL, UnicodeError, ValueError):  # bad port, bad IDNA label, …
+            return _Answer(url, error="invalid_url")
         async with self._slots.request(host):
             try:
                 async with asyncio.timeout(self._http.timeout):
-                    answer = await self._exchange(url, headers, robots)
-            except TimeoutError:
-                answer = _Answer(url, error="timeout")
-            except httpx.ConnectTimeout:
-                answer = _Answer(url, error="timeout", connect_failed=True)
-            except httpx.TimeoutException:
-                answer = _Answer(url, error="timeout")
-            except httpx.ProxyError:
-                answer = _Answer(url, error="proxy_error")
-            except httpx.ConnectError:
-                answer = _Answer(url, error="connection_error", connect_failed=True)
-            except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError):
-                answer = _Answer(url, error="connection_reset")
-            except (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL):
-                answer = _Answer(url, error="invalid_url")
-            except DecodingError:
-                answer = _Answer(url, error="decoding_error")
-            except httpx.TransportError:
-                answer = _Answer(url, error="connection_error")
+                    answer = await self._exchange(url, request, robots)
+            except _CAUGHT as exc:
+                answer = _failure(url, exc)
         if not robots:
             self._note_answer(host, answer)
         return answer
 
-    async def _exchange(self, url: str, headers: dict[str, str], robots: bool) -> _Answer:
-        host = host_of(url)
-
+    def _build_request(self, url: str, headers: dict[str, str], host: str) -> httpx.Request:
         async def trace(event: str, info: dict[str, Any]) -> None:
             # The slot's start time was taken before connecting; the host sees the request
             # some time after its headers go out, but surely before its answer starts. Pacing
@@ -402,9 +412,9 @@ class Fetcher:
             if event.endswith(_PACE_EVENTS):
                 self._slots.mark_sent(host)
 
-        request = self._client.build_request(
-            "GET", url, headers=headers, extensions={"trace": trace}
-        )
+        return self._client.build_request("GET", url, headers=headers, extensions={"trace": trace})
+
+    async def _exchange(self, url: str, request: httpx.Request, robots: bool) -> _Answer:
         response = await self._client.send(request, stream=True)
         try:
             answer = _Answer(url, response.status_code, dict(response.headers.items()))
@@ -494,6 +504,13 @@ class Fetcher:
 
 
 # -- helpers -------------------------------------------------------------------------------
+
+
+def _failure(url: str, exc: BaseException) -> _Answer:
+    for kinds, error, connect_failed in _ERRORS:
+        if isinstance(exc, kinds):
+            return _Answer(url, error=error, connect_failed=connect_failed)
+    return _Answer(url, error="connection_error")
 
 
 async def _read_body(

@@ -90,13 +90,14 @@ def is_local_name(host: str) -> bool:
 
 
 def check_url(url: str, *, allow_private: bool = False) -> str | None:
-    """The static check: ``"scheme"`` or ``"private"`` when ``url`` must not be requested,
-    None when it may be (resolved addresses are checked by :func:`check_resolved`)."""
+    """The static check: ``"scheme"``, ``"invalid_url"`` or ``"private"`` when ``url`` must not
+    be requested, None when it may be (resolved addresses are checked by :func:`check_resolved`)."""
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises on a port out of range
     except ValueError:
-        return "scheme"
+        return "invalid_url"
     if parts.scheme.lower() not in ALLOWED_SCHEMES or not host:
         return "scheme"
     if allow_private:

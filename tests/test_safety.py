@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import socket
 
 import pytest
 from hypothesis import given
@@ -113,3 +114,21 @@ def test_private_links_and_redirects_are_never_requested(site: SiteServer) -> No
     assert results[-2].final_url == site.url("/secret") and results[-2].status == 301
     assert {h.host for h in site.hits()} == {"public.test"}
     assert sorted(h.path for h in site.hits()) == sorted(["/robots.txt", *hops])
+
+
+def test_a_name_resolving_to_a_private_address_is_refused(site: SiteServer) -> None:
+    """Without a proxy the fetcher resolves names itself: this machine's own name
+    (in /etc/hosts as 127.0.0.1 on most test machines) must not be fetched."""
+    name = socket.gethostname()
+    url = f"http://{name}:{site.port}/secret"
+    if safety.check_url(url) is not None or asyncio.run(safety.check_resolved(url)) is None:
+        pytest.skip(f"{name} does not resolve to a private address here")
+    site.add_page("/secret", "<html>secret</html>")
+    config = Config().with_overrides(politeness={"delay": 0.0})
+
+    async def go() -> FetchResult:
+        async with Fetcher(config) as fetcher:
+            return await fetcher.fetch(url)
+
+    assert asyncio.run(go()).skip_reason == "private"
+    assert site.hits() == []

@@ -186,7 +186,7 @@ def _create_v1(db: sqlite_utils.Database) -> None:
             "last_request_at": str,
             "errors": int,
             "paused_until": str,
-            "pause_level": int,
+            "pause_seconds": float,
         },
         pk="host",
         if_not_exists=True,

@@ -40,9 +40,10 @@ class _Query:
 _LINK_TYPES = {"found_on": "string", "anchor": "string", "rel": "string", "same_blog": "int"}
 
 # The verdict of a pingback/trackback edge lives in comments; other kinds have none.
+# "+c.kind": look the comment up by source_url, not through the low-selectivity kind index.
 _LINK_VERIFIED = """CASE WHEN l.kind IN ('pingback', 'trackback') THEN (
     SELECT max(c.verified) FROM comments c
-    WHERE c.source_url = l.src AND c.post_url = l.dst AND c.kind = l.kind) END"""
+    WHERE c.source_url = l.src AND c.post_url = l.dst AND +c.kind = l.kind) END"""
 
 
 def _links_query(where: list[str], params: dict[str, Any]) -> _Query:

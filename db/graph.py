@@ -29,10 +29,12 @@ _FETCHED_OK = "(p.status BETWEEN 200 AND 299 OR p.status = 304) AND p.error IS N
 
 # A pingback/trackback edge already found to be spam (verified = 0) says nothing about how
 # posts relate, so the ranking ignores it. Unknown (NULL) ones get the benefit of the doubt.
+# "+c.kind" keeps SQLite off the low-selectivity kind index (it would scan every pingback
+# per link) and on the source_url one.
 _NOT_SPAM = """(
   {a}.kind = 'citation' OR NOT EXISTS (
     SELECT 1 FROM comments c
-    WHERE c.source_url = {a}.src AND c.post_url = {a}.dst AND c.kind = {a}.kind
+    WHERE c.source_url = {a}.src AND c.post_url = {a}.dst AND +c.kind = {a}.kind
       AND c.verified = 0))"""
 
 
@@ -291,17 +293,18 @@ SELECT p.final_url AS alias, p.url AS page FROM pages p
  WHERE p.final_url IN (SELECT source_url FROM {{comments}}) AND {_FETCHED_OK}
 """
 
-# The forms of the target post a source may link to: the stored URL, its canonical, the URL
-# it was finally served from.
+# A link of the source page: found on it, or recorded with it as src (the store keeps the
+# first sighting, which may be one of its comment pages repeating the post body). The target
+# post may be linked by its stored URL, its canonical or the URL it was finally served from.
 _VERDICT_SQL = f"""
 UPDATE comments AS c SET verified = EXISTS (
-    SELECT 1 FROM {{table}} s
-    JOIN links l ON l.found_on = s.page
+    SELECT 1 FROM {{table}} s, links l
     WHERE s.alias = c.source_url
+      AND (l.found_on = s.page OR l.src = s.page)
       AND l.kind NOT IN {_PING_KINDS_SQL}
-      AND (l.dst = c.post_url
-           OR l.dst IN (SELECT t.canonical FROM pages t WHERE t.url = c.post_url)
-           OR l.dst IN (SELECT t.final_url FROM pages t WHERE t.url = c.post_url))
+      AND l.dst IN (c.post_url,
+                    (SELECT t.canonical FROM pages t WHERE t.url = c.post_url),
+                    (SELECT t.final_url FROM pages t WHERE t.url = c.post_url))
 )
 WHERE c.id IN (SELECT id FROM {{comments}})
   AND c.source_url IN (SELECT alias FROM {{table}})
@@ -314,8 +317,9 @@ def verify_pingbacks(db: sqlite_utils.Database, source_urls: Iterable[str] | Non
     For each pingback/trackback comment whose source page has been fetched successfully (a
     ``pages`` row with ``url`` or ``final_url`` equal to ``source_url``, status 2xx — or 304,
     a re-visit of an earlier 2xx — and no error), set ``comments.verified`` to 1 when that
-    page links to the target post (any ``links`` row found on it, of any kind but
-    pingback/trackback, whose ``dst`` is the post's URL, canonical or final URL), else 0.
+    page links to the target post (any ``links`` row found on it or with it as ``src``, of
+    any kind but pingback/trackback, whose ``dst`` is the post's URL, canonical or final
+    URL), else 0.
     Comments whose source is unfetched or failed keep their value (NULL until a verdict).
 
     ``source_urls`` limits the work to the pingbacks from these URLs (as requested or as

@@ -193,7 +193,7 @@ def build_blog_db(path: Path) -> sqlite_utils.Database:
     )
     db["hosts"].insert_all(
         [
-            {"host": "slow.example", "paused_until": "2999-01-01T00:00:00Z", "pause_level": 1},
+            {"host": "slow.example", "paused_until": "2999-01-01T00:00:00Z"},
             {"host": "calm.example", "paused_until": "2000-01-01T00:00:00Z"},
             {"host": "angry.example", "paused_until": "2999-01-01T00:00:00Z"},
         ]
@@ -249,6 +249,16 @@ def test_any_link_in_the_source_page_counts_even_in_a_sidebar(db):
     db["links"].insert(_link(SPAM, P1, "nav", anchor="blogroll"))
     verify_pingbacks(db)
     assert db["comments"].get(f"{P1}#comment-4")["verified"] == 1
+
+
+def test_link_first_seen_on_the_sources_comment_page_counts(db):
+    # The store keeps the first sighting of (src, dst, kind): here on E1's comment page 2,
+    # which repeats the post body.
+    db.execute("DELETE FROM links WHERE src = ? AND dst = ? AND kind = 'citation'", [E1, P1])
+    db["pages"].insert(_page(E1 + "comment-page-2/", "Other blog post A", is_post=0))
+    db["links"].insert(_link(E1, P1, "citation", found_on=E1 + "comment-page-2/"))
+    verify_pingbacks(db)
+    assert _verdicts(db)[E1] == 1
 
 
 def test_link_to_the_canonical_counts(db):

@@ -175,7 +175,8 @@ def _edges(db: sqlite_utils.Database, query: _Query) -> tuple[list[str], Iterato
 
 def _write_csv(db: sqlite_utils.Database, query: _Query, out: TextIO) -> int:
     names, rows = _edges(db, query)
-    writer = csv.writer(out, lineterminator="\n")
+    # RFC 4180 line ends; they also make the writer quote a field holding a lone "\r".
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(names)
     count = 0
     for row in rows:
@@ -203,13 +204,24 @@ def _write_tsv(db: sqlite_utils.Database, query: _Query, out: TextIO) -> int:
     return count
 
 
+# Valid inside JSON strings, but line breaks to many readers (str.splitlines, JavaScript
+# before ES2019): escaped, so one JSON Lines record is one line for everyone.
+_JSON_BREAKS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})
+
+
+def _json_row(names: list[str], row: tuple) -> str:
+    return json.dumps(dict(zip(names, row, strict=True)), ensure_ascii=False).translate(
+        _JSON_BREAKS
+    )
+
+
 def _write_json(db: sqlite_utils.Database, query: _Query, out: TextIO) -> int:
     names, rows = _edges(db, query)
     count = 0
     out.write("[")
     for row in rows:
         out.write(",\n" if count else "\n")
-        out.write(json.dumps(dict(zip(names, row, strict=True)), ensure_ascii=False))
+        out.write(_json_row(names, row))
         count += 1
     out.write("\n]\n" if count else "]\n")
     return count
@@ -219,7 +231,7 @@ def _write_jsonl(db: sqlite_utils.Database, query: _Query, out: TextIO) -> int:
     names, rows = _edges(db, query)
     count = 0
     for row in rows:
-        out.write(json.dumps(dict(zip(names, row, strict=True)), ensure_ascii=False) + "\n")
+        out.write(_json_row(names, row) + "\n")
         count += 1
     return count
 
@@ -391,13 +403,18 @@ def _write_gexf(db: sqlite_utils.Database, query: _Query, out: TextIO) -> int:
     return count
 
 
+_DOT_BREAKS = re.compile("\r\n|[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+_DOT_DROPPED = re.compile("[\x00-\x08\x0e-\x1b\x1f\x7f]")
+
+
 def _dot_quote(value: Any) -> str:
-    """A DOT double-quoted string: backslash and quote escaped, line breaks as ``\\n``."""
+    """A DOT double-quoted string on one line: backslash and quote escaped, line breaks as
+    DOT's ``\\n`` escape, other control characters dropped."""
     text = str(value)
     if "\\" in text or '"' in text:
         text = text.replace("\\", "\\\\").replace('"', '\\"')
-    if "\n" in text or "\r" in text:
-        text = text.replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\n")
+    if not text.isprintable():  # the rare case; isprintable is false for every break
+        text = _DOT_DROPPED.sub("", _DOT_BREAKS.sub(r"\\n", text))
     return f'"{text}"'
 
 

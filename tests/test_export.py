@@ -16,6 +16,8 @@ from pathlib import Path
 import networkx as nx
 import pytest
 import sqlite_utils
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_graph import (  # the blog fixture is shared with the graph tests
     E1,
     E2,
@@ -29,8 +31,8 @@ from test_graph import (  # the blog fixture is shared with the graph tests
     links_rows,
 )
 
-from db.export import FORMATS, ExportError, export
-from db.graph import verify_pingbacks
+from db.export import FORMATS, ExportError, _build_query, export
+from db.graph import _DIRECT_SQL, _SHARED_CITERS_SQL, _SHARED_SOURCES_SQL, verify_pingbacks
 from db.schema import open_database
 
 GRAPHML = "{http://graphml.graphdrawing.org/xmlns}"
@@ -255,8 +257,8 @@ def test_text_survives_escaping(db, fmt):
     edge = next(e for e in _parsed(fmt, text) if e["source"] == P2 and e["target"] == P1)
     if fmt in ("graphml", "gexf"):  # XML 1.0 cannot carry \x01 at all: it is dropped
         assert edge["anchor"] == NASTY.replace("\x01", "")
-    elif fmt == "dot":  # line breaks become DOT's \n escape
-        assert edge["anchor"] == NASTY.replace("\n", "n")
+    elif fmt == "dot":  # line breaks become DOT's \n escape, controls are dropped
+        assert edge["anchor"] == NASTY.replace("\n", "n").replace("\x01", "")
     else:
         assert edge["anchor"] == NASTY
 
@@ -354,6 +356,56 @@ def test_empty_exports_are_still_valid(tmp_path, fmt):
     assert _parsed(fmt, text) == []
     if fmt == "graphml":
         assert nx.read_graphml(io.BytesIO(text.encode())).number_of_nodes() == 0
+
+
+_XML_DROPPED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# DOT output is one statement per line: breaks become DOT's \n escape, controls are dropped.
+_DOT_BREAKS = "\r\n|[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]"
+_DOT_DROPPED = "[\x00-\x08\x0e-\x1b\x1f\x7f]"
+
+
+@settings(max_examples=60, deadline=None)
+@given(anchor=st.text(max_size=40), title=st.text(max_size=40))
+def test_any_text_round_trips_through_every_format(anchor, title):
+    db = open_database(":memory:")
+    db["pages"].insert({"url": P2, "blog": "blog.example", "is_post": 1, "title": title})
+    db["links"].insert({"src": P2, "dst": P1, "kind": "citation", "found_on": P2, "anchor": anchor})
+    expected = {
+        "csv": anchor,
+        "json": anchor,
+        "jsonl": anchor,
+        "tsv": re.sub(r"[\t\r\n]+", " ", anchor),
+        "graphml": _XML_DROPPED.sub("", anchor),
+        "gexf": _XML_DROPPED.sub("", anchor),
+        "dot": re.sub(_DOT_DROPPED, "", re.sub(_DOT_BREAKS, "n", anchor)),
+    }
+    for fmt in FORMATS:
+        _, text = run(db, "links", fmt)
+        (edge,) = _parsed(fmt, text)
+        assert (edge["source"], edge["target"]) == (P2, P1), fmt
+        assert (edge.get("anchor") or "") == expected[fmt], fmt
+    _, text = run(db, "links", "graphml")
+    graph = nx.read_graphml(io.BytesIO(text.encode()))
+    assert graph.nodes[P2].get("title", "") == _XML_DROPPED.sub("", title)
+
+
+def test_pingback_verdicts_are_looked_up_by_source_url(tmp_path):
+    # Through the kind index SQLite would scan every pingback once per link: minutes on a
+    # real crawl. Guard the plans of every query that looks a verdict up.
+    db = open_database(tmp_path / "plan.db")
+    queries = [
+        _build_query("links", None, None),
+        _build_query("links", "blog.example", ["pingback"]),
+    ]
+    plans = [(q.sql, q.params) for q in queries] + [
+        (sql, {"p": P1, "blog": "blog.example"})
+        for sql in (_DIRECT_SQL, _SHARED_SOURCES_SQL, _SHARED_CITERS_SQL)
+    ]
+    export(db, "links", "csv", io.StringIO())  # registers the SQL functions
+    for sql, params in plans:
+        steps = [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + sql, params)]
+        lookups = [step for step in steps if step.startswith("SEARCH c ")]
+        assert lookups and all("idx_comments_source_url" in step for step in lookups), steps
 
 
 # ---------------------------------------------------------------------------------- streaming

@@ -213,12 +213,15 @@ def related(config: Config, url: str, limit: int, as_json: bool) -> None:
     Example: pingcrawl related https://blog.example/2024/05/post/
     """
     from crawler.urls import normalize_url
-    from db.graph import related_to
+    from db.graph import NotFound, related_to
 
     normal = normalize_url(url)
     if normal is None:
         raise UsageError(f"not an http(s) URL: {url}")
-    rows = related_to(_open_existing(config), normal, limit=limit)
+    try:
+        rows = related_to(_open_existing(config), normal, limit=limit)
+    except NotFound:
+        raise UsageError(f"{normal} is not a page in {config.crawl.database}") from None
     if as_json:
         click.echo(json.dumps([_as_dict(r) for r in rows], indent=2, ensure_ascii=False))
         return

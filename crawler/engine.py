@@ -239,7 +239,8 @@ class Engine:
         comments = self._comment_records(owner, extraction)
         links = self._link_records(row.url, owner, extraction)
         digest = _comments_digest(comments) if extraction else None
-        outcome = self.store.save_page(page, comments, links, digest)
+        fresh = extraction is not None and result.status == 200
+        outcome = self.store.save_page(page, comments, links, digest, replace_links=fresh)
         if page.is_post:
             next_at, interval = self._schedule(row, result, outcome.comments_changed)
             self.store.mark_scheduled(row.url, next_at, interval)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 PAGE_COLUMNS: dict[str, type] = {
     "url": str,
@@ -44,7 +44,8 @@ PAGE_COLUMNS: dict[str, type] = {
     "comments_hash": str,  # detects a changed comment list between visits
 }
 
-RELATED_POSTS_VIEW = """
+# Version 1: posts joined by their stored URL only.
+RELATED_POSTS_VIEW_V1 = """
 SELECT pa.blog AS blog,
        min(l.src, l.dst) AS a,
        max(l.src, l.dst) AS b,
@@ -57,6 +58,27 @@ WHERE l.kind IN ('pingback', 'trackback', 'citation')
   AND pa.blog = pb.blog
   AND l.src != l.dst
 GROUP BY pa.blog, min(l.src, l.dst), max(l.src, l.dst)
+"""
+
+# Version 2: a post is also known by its final (redirected) URL and its canonical URL,
+# and a pingback found to be spam (verified = 0) relates nothing.
+RELATED_POSTS_VIEW = """
+WITH ends AS (
+  SELECT url AS alias, url, blog FROM pages WHERE is_post = 1
+  UNION SELECT final_url, url, blog FROM pages WHERE is_post = 1 AND final_url IS NOT NULL
+  UNION SELECT canonical, url, blog FROM pages WHERE is_post = 1 AND canonical IS NOT NULL
+)
+SELECT ea.blog AS blog, min(ea.url, eb.url) AS a, max(ea.url, eb.url) AS b,
+       group_concat(DISTINCT l.kind) AS kinds
+FROM links l
+JOIN ends ea ON ea.alias = l.src
+JOIN ends eb ON eb.alias = l.dst
+WHERE l.kind IN ('pingback', 'trackback', 'citation')
+  AND ea.blog = eb.blog AND ea.url != eb.url
+  AND NOT (l.kind IN ('pingback', 'trackback') AND EXISTS (
+      SELECT 1 FROM comments c WHERE c.source_url = l.src AND c.post_url = l.dst
+        AND +c.kind = l.kind AND c.verified = 0))
+GROUP BY ea.blog, min(ea.url, eb.url), max(ea.url, eb.url)
 """
 
 PINGBACKS_VIEW = """
@@ -210,9 +232,18 @@ def _create_indexes(db: sqlite_utils.Database) -> None:
 
 
 def _create_views(db: sqlite_utils.Database) -> None:
-    db.create_view("related_posts", RELATED_POSTS_VIEW, replace=True)
+    db.create_view("related_posts", RELATED_POSTS_VIEW_V1, replace=True)
     db.create_view("pingbacks", PINGBACKS_VIEW, replace=True)
 
 
+def _v2_related_by_final_and_canonical_url(db: sqlite_utils.Database) -> None:
+    db["pages"].create_index(["final_url"], if_not_exists=True)
+    db["pages"].create_index(["canonical"], if_not_exists=True)
+    db.create_view("related_posts", RELATED_POSTS_VIEW, replace=True)
+
+
 # MIGRATIONS[i] brings a database from version i to i + 1. Append, never edit.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_create_v1]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _create_v1,
+    _v2_related_by_final_and_canonical_url,
+]

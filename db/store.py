@@ -409,8 +409,14 @@ class Store:
         comments: Sequence[CommentRecord] = (),
         links: Sequence[LinkRecord] = (),
         comments_hash: str | None = None,
+        replace_links: bool = False,
     ) -> SaveOutcome:
-        """Write one fetched page with its body, comments and links (in the open batch)."""
+        """Write one fetched page with its body, comments and links (in the open batch).
+
+        With ``replace_links`` (a fresh, parsed copy of the page) links found on it before
+        that are gone now are deleted, so a source that removed its link back to a post
+        stops counting as linking to it.
+        """
         new_page = not self.page_exists(page.url)
         sha = None
         if page.html is not None:
@@ -421,6 +427,8 @@ class Store:
         previous_hash, _ = self.previous_comments_hash(page.url)
         self.conn.execute(_UPSERT_PAGE, self._page_row(page, sha, comments_hash))
         new_comments = self._save_comments(page.url, comments)
+        if replace_links:
+            self._drop_stale_links(page.url, links)
         new_links = self._save_links(links)
         changed = comments_hash is not None and comments_hash != previous_hash
         return SaveOutcome(new_page, new_links, new_comments, changed)
@@ -467,6 +475,14 @@ class Store:
             ],
         )
         return len(set(ids) - known)
+
+    def _drop_stale_links(self, found_on: str, links: Sequence[LinkRecord]) -> None:
+        current = {(lk.src, lk.dst, lk.kind) for lk in links}
+        stored = self.conn.execute(
+            "SELECT src, dst, kind FROM links WHERE found_on = ?", (found_on,)
+        ).fetchall()
+        stale = [key for key in map(tuple, stored) if key not in current]
+        self.conn.executemany("DELETE FROM links WHERE src = ? AND dst = ? AND kind = ?", stale)
 
     def _save_links(self, links: Sequence[LinkRecord]) -> int:
         if not links:

@@ -143,3 +143,15 @@ def test_demo_prints_pingbacks_and_related_posts(runner, tmp_path):
     assert "Related posts" in result.output
     assert web.A1 in result.output
     assert "NO (does not link back)" in result.output
+
+
+def test_related_for_an_unknown_post_is_a_one_line_error(runner, tmp_path):
+    db = tmp_path / "demo.db"
+    assert runner.invoke(cli, ["demo", "--db", str(db)]).exit_code == 0
+    result = runner.invoke(cli, ["related", "--db", str(db), "http://nowhere.example/p/"])
+    assert result.exit_code == 2
+    assert "is not a page in" in result.output
+    known = runner.invoke(cli, ["related", "--db", str(db), web.A1, "--json"])
+    assert known.exit_code == 0
+    urls = [row["url"] for row in json.loads(known.output)]
+    assert set(urls) == {web.A2, web.A3}

@@ -3,6 +3,7 @@ reached through the crawler's proxy setting, into real SQLite files."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -113,3 +114,18 @@ def test_database_file_is_reported_by_sqlite_utils(crawled):
     names = set(crawled.table_names())
     assert {"pages", "comments", "links", "frontier", "runs", "hosts", "bodies"} <= names
     assert Path(crawled.conn.execute("PRAGMA database_list").fetchone()[2]).exists()
+
+
+def test_sqlite_utils_cli_lists_tables_and_searches(crawled):
+    from click.testing import CliRunner
+    from sqlite_utils.cli import cli as sqlite_utils_cli
+
+    path = crawled.conn.execute("PRAGMA database_list").fetchone()[2]
+    runner = CliRunner()
+    tables = runner.invoke(sqlite_utils_cli, ["tables", path, "--counts"])
+    assert tables.exit_code == 0
+    assert '"table": "pages", "count": 11' in tables.output
+    search = runner.invoke(sqlite_utils_cli, ["search", path, "pages", "deterrence"])
+    assert search.exit_code == 0
+    found = {row["url"] for row in json.loads(search.output)}
+    assert {web.THINKTANK, web.B2} <= found

@@ -126,3 +126,36 @@ def test_hosts_round_trip(tmp_path):
     store.save_host("a.example", errors=1)
     row = store.get_host("a.example")
     assert (row["robots_status"], row["crawl_delay"], row["errors"]) == (200, 2.0, 1)
+
+
+def test_version_1_database_is_migrated_without_losing_data(tmp_path):
+    from db import schema
+
+    path = tmp_path / "old.db"
+    old = sqlite_utils.Database(path)
+    schema.MIGRATIONS[0](old)
+    old.execute("PRAGMA user_version = 1")
+    old["pages"].insert({"url": "https://a.example/p/", "is_post": 1, "blog": "a.example"})
+    old.conn.commit()
+    old.conn.close()
+
+    db = open_database(path)
+    assert schema_version(db) == SCHEMA_VERSION
+    assert db["pages"].get("https://a.example/p/")["is_post"] == 1
+    assert "WITH ends" in db["related_posts"].schema
+    indexed = {tuple(i.columns) for i in db["pages"].indexes}
+    assert ("final_url",) in indexed and ("canonical",) in indexed
+
+
+def test_a_fresh_copy_replaces_the_links_found_on_a_page(tmp_path):
+    store = Store.open(tmp_path / "c.db")
+    src, gone, kept = "https://b.example/s/", "https://a.example/old/", "https://a.example/k/"
+    links = [
+        LinkRecord(src, gone, "citation", src, "old", None, False),
+        LinkRecord(src, kept, "citation", src, "k", None, False),
+    ]
+    store.save_page(page(src), links=links)
+    store.save_page(page(src), links=links[1:])  # e.g. an error page: nothing replaced
+    assert store.db["links"].count == 2
+    store.save_page(page(src), links=links[1:], replace_links=True)
+    assert [r["dst"] for r in store.db["links"].rows] == [kept]

@@ -155,3 +155,27 @@ def test_related_for_an_unknown_post_is_a_one_line_error(runner, tmp_path):
     assert known.exit_code == 0
     urls = [row["url"] for row in json.loads(known.output)]
     assert set(urls) == {web.A2, web.A3}
+
+
+def test_export_related_csv_and_graphml_from_a_crawl(runner, tmp_path):
+    import csv
+    import io
+
+    import networkx
+
+    db = tmp_path / "demo.db"
+    assert runner.invoke(cli, ["demo", "--db", str(db)]).exit_code == 0
+    result = runner.invoke(cli, ["export", "related", "--db", str(db), "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.output)))
+    assert list(rows[0])[:3] == ["source", "target", "kind"]
+    pairs = {frozenset((r["source"], r["target"])) for r in rows}
+    expected = [(web.A1, web.A2), (web.A1, web.A3), (web.A2, web.A3), (web.B1, web.B2)]
+    assert pairs == {frozenset(p) for p in expected}
+
+    out = tmp_path / "links.graphml"
+    args = ["export", "links", "--db", str(db), "--format", "graphml", "-o", str(out)]
+    assert runner.invoke(cli, [*args, "--kind", "pingback"]).exit_code == 0
+    graph = networkx.read_graphml(out)
+    assert graph.number_of_edges() == 4
+    assert graph.has_edge(web.B1, web.A1)

@@ -2,7 +2,9 @@
 
 Peak memory is a property of a whole process, so the fetches run in a fresh Python
 subprocess (with the test server in a thread of the same process: its memory counts too)
-that reports ``ru_maxrss`` before and after.
+that reports its peak resident memory before and after. The peak is ``VmHWM`` of
+``/proc/self/status``: unlike ``ru_maxrss``, which Linux carries over from the forking
+parent (a big pytest process would set the floor), it belongs to this process alone.
 """
 
 from __future__ import annotations
@@ -16,14 +18,16 @@ LIMIT_MIB = 250
 MAX_BYTES = 5_000_000
 
 SCRIPT = """
-import asyncio, json, resource, sys
+import asyncio, json, sys
 sys.path.insert(0, {tests!r})
 from siteserver import SiteServer
 from crawler.config import Config
 from crawler.fetch import Fetcher
 
 def peak_mib():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
 
 async def main(site):
     config = Config().with_overrides(

@@ -195,14 +195,15 @@ RUNNERS = {"pingcrawl": run_pingcrawl, "scrapy": run_scrapy}
 def table(results: list[Result]) -> str:
     head = (
         f"{'tool':<10} {'pages':>7} {'seconds':>8} {'pages/s':>8} {'peak RSS MiB':>13} "
-        f"{'requests':>9} {'crawl s':>8}"
+        f"{'requests':>9} {'conns':>6} {'crawl s':>8}"
     )
     lines = [head, "-" * len(head)]
     for r in results:
         crawl = f"{r.crawl_seconds:8.2f}" if r.crawl_seconds is not None else f"{'-':>8}"
         lines.append(
             f"{r.tool:<10} {r.pages:>7,} {r.seconds:>8.2f} {r.pages_per_second:>8,.0f} "
-            f"{r.peak_rss_mib:>13.1f} {r.server.get('requests', 0):>9,} {crawl}"
+            f"{r.peak_rss_mib:>13.1f} {r.server.get('requests', 0):>9,} "
+            f"{r.server.get('connections', 0):>6,} {crawl}"
         )
     return "\n".join(lines)
 
@@ -324,8 +325,9 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(table(results))
         print(
-            "seconds: wall time of the whole process (start-up included); crawl s: the tool's "
-            "own run time; requests: answered by the server (pages + robots.txt)"
+            "seconds: wall time of the whole process (start-up included); requests and conns:\n"
+            "answered and accepted by the server (pages + robots.txt); crawl s: the tool's own "
+            "run time"
         )
         line = ratios(results)
         if line:

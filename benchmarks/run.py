@@ -278,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
         help="delay 0.2 s on 50 blogs: compare wall time with pages per host x delay",
     )
     parser.add_argument("--delay", type=float, help="politeness delay [0; 0.2 with --politeness]")
+    parser.add_argument("--per-host", type=int, default=4, help="requests in flight per host [4]")
+    parser.add_argument("--concurrency", type=int, default=64, help="requests in flight [64]")
     parser.add_argument("--max-depth", type=int, default=10)
     parser.add_argument("--timeout", type=float, default=1800.0, help="per tool, seconds")
     parser.add_argument("--keep", type=Path, help="keep databases and logs in this directory")
@@ -287,7 +289,13 @@ def main(argv: list[str] | None = None) -> int:
     if blogs < 1 or args.posts < 1:
         parser.error("--blogs and --posts must be at least 1")
     web = VirtualWeb(blogs, args.posts)
-    settings = Settings(delay=delay, max_depth=args.max_depth, timeout=args.timeout)
+    settings = Settings(
+        delay=delay,
+        per_host=args.per_host,
+        concurrency=args.concurrency,
+        max_depth=args.max_depth,
+        timeout=args.timeout,
+    )
     if settings.max_depth < web.max_link_depth:
         parser.error(f"--max-depth must be at least {web.max_link_depth} to reach every post")
     tools = [args.only] if args.only else list(TOOLS)

@@ -35,6 +35,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 import httpx
+from aiohttp import ClientError
 from tenacity import AsyncRetrying, retry_if_result, stop_after_attempt, stop_any
 from tenacity.wait import wait_exponential, wait_random
 
@@ -52,6 +53,7 @@ from crawler.robots import (
     robots_url,
 )
 from crawler.slots import Slots
+from crawler.transport import build_transport, classify_aiohttp_error
 from crawler.urls import host_of, normalize_url
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
@@ -71,7 +73,7 @@ _ERRORS: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], str,
     ((httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL), "invalid_url", False),
     (DecodingError, "decoding_error", False),
 )
-_CAUGHT = (TimeoutError, httpx.TransportError, httpx.InvalidURL, DecodingError)
+_CAUGHT = (TimeoutError, httpx.TransportError, httpx.InvalidURL, DecodingError, ClientError)
 _DNS_CHECK_TTL = 300.0  # seconds a host's resolved-address check is trusted
 _LAST_REQUEST_EVERY = 60.0  # seconds between hosts.last_request_at writes for one host
 
@@ -198,9 +200,10 @@ class Fetcher:
     def _build_client(self, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
         """The one HTTP client of the run: redirects are ours, the proxy takes everything."""
         concurrency = self._polite.concurrency
+        if transport is None:
+            transport = build_transport(self._http.proxy)
         return httpx.AsyncClient(
             transport=transport,
-            proxy=self._http.proxy or None,
             follow_redirects=False,
             trust_env=False,  # config.toml is the one place a proxy is set
             timeout=httpx.Timeout(self._http.timeout),
@@ -416,6 +419,9 @@ class Fetcher:
 
     async def _exchange(self, url: str, request: httpx.Request, robots: bool) -> _Answer:
         response = await self._client.send(request, stream=True)
+        # The answer has started: the host has seen the request (the aiohttp transport
+        # fires no trace events, so this is where pacing learns it).
+        self._slots.mark_sent(request.url.netloc.decode("ascii"))
         try:
             answer = _Answer(url, response.status_code, dict(response.headers.items()))
             if robots:
@@ -507,6 +513,9 @@ class Fetcher:
 
 
 def _failure(url: str, exc: BaseException) -> _Answer:
+    known = classify_aiohttp_error(exc)
+    if known is not None:
+        return _Answer(url, error=known[0], connect_failed=known[1])
     for kinds, error, connect_failed in _ERRORS:
         if isinstance(exc, kinds):
             return _Answer(url, error=error, connect_failed=connect_failed)

@@ -344,7 +344,8 @@ class _Handler(BaseHTTPRequestHandler):
         if path == _READY_PATH:
             self._send(200, {}, b"ok")
             return
-        hit = Hit(host, path, self.command, self._received, dict(self.headers.items()))
+        headers = {k.title(): v for k, v in self.headers.items()}  # any client spelling
+        hit = Hit(host, path, self.command, self._received, headers)
         site._record(hit)
         route, fault = site._lookup(host, path)
         if fault is not None:

@@ -33,6 +33,7 @@ from db.store import (
     FrontierRow,
     LinkRecord,
     PageRecord,
+    PageState,
     RunCounters,
     SaveOutcome,
     Store,
@@ -226,7 +227,8 @@ class Engine:
         self.counters.fetched += 1
         if result.status == 304:
             self.counters.not_modified += 1
-            self.store.mark_not_modified(row.url, *self._schedule(row, result, changed=False))
+            prior = self.store.page_state(row.url)
+            self.store.mark_not_modified(row.url, *self._schedule(prior, changed=False))
             self.store.finish(row.url, "done")
             return None
         return self._store_page(row, result)
@@ -239,11 +241,14 @@ class Engine:
         comments = self._comment_records(owner, extraction)
         links = self._link_records(row.url, owner, extraction)
         digest = _comments_digest(comments) if extraction else None
-        fresh = extraction is not None and result.status == 200
-        outcome = self.store.save_page(page, comments, links, digest, replace_links=fresh)
+        prior = self.store.page_state(row.url)
         if page.is_post:
-            next_at, interval = self._schedule(row, result, outcome.comments_changed)
-            self.store.mark_scheduled(row.url, next_at, interval)
+            changed = digest is not None and digest != prior.comments_hash
+            page.next_fetch_at, page.recrawl_interval = self._schedule(prior, changed)
+        fresh = extraction is not None and result.status == 200
+        outcome = self.store.save_page(
+            page, comments, links, digest, replace_links=fresh, prior=prior
+        )
         if extraction is not None:
             self.store.enqueue(plan_links(row.url, row.depth, extraction, self.config, post_url))
         failed = result.error is not None or (result.status or 0) >= 400
@@ -321,15 +326,14 @@ class Engine:
             records.append(LinkRecord(src, dst, link.kind, url, link.anchor, link.rel, same))
         return records
 
-    def _schedule(self, row: FrontierRow, result: FetchResult, changed: bool) -> tuple[str, float]:
+    def _schedule(self, prior: PageState, changed: bool) -> tuple[str, float]:
         """When to visit a post again: sooner while its comments change, later when quiet."""
         base = self.config.crawl.recrawl_after_seconds
-        _, previous = self.store.previous_comments_hash(row.url)
-        interval = previous or base
-        interval = interval / 2 if changed else interval * 1.5
-        interval = min(max(interval, base * MIN_INTERVAL_FACTOR), base * MAX_INTERVAL_FACTOR)
+        previous = prior.recrawl_interval
         if previous is None:
-            interval = base
+            return iso_in(base), base
+        interval = previous / 2 if changed else previous * 1.5
+        interval = min(max(interval, base * MIN_INTERVAL_FACTOR), base * MAX_INTERVAL_FACTOR)
         return iso_in(interval), interval
 
 

@@ -119,12 +119,13 @@ def normalize_url(url: str, base: str | None = None) -> str | None:
 
 def host_of(url: str) -> str:
     """The host (with port if not default) of a normalised URL."""
-    return urlsplit(url).netloc
+    # Normalised URLs are always "scheme://netloc/…": no urlsplit needed on the hot path.
+    return url.split("/", 3)[2]
 
 
 def blog_of(url: str) -> str:
     """The blog a URL belongs to: its host with a leading ``www.`` removed (SPEC section 6)."""
-    host = urlsplit(url).netloc
+    host = host_of(url)
     return host[4:] if host.startswith("www.") else host
 
 

@@ -127,6 +127,13 @@ class LinkRecord:
     same_blog: bool
 
 
+@dataclass(frozen=True)
+class PageState:
+    exists: bool
+    comments_hash: str | None
+    recrawl_interval: float | None
+
+
 @dataclass
 class SaveOutcome:
     new_page: bool
@@ -381,26 +388,18 @@ class Store:
         return dict(self.conn.execute("SELECT state, count(*) FROM frontier GROUP BY state"))
 
     # -- pages ------------------------------------------------------------------------
-    def page_exists(self, url: str) -> bool:
-        return self.conn.execute("SELECT 1 FROM pages WHERE url = ?", (url,)).fetchone() is not None
-
-    def previous_comments_hash(self, url: str) -> tuple[str | None, float | None]:
+    def page_state(self, url: str) -> PageState:
+        """What the store knows of a page before it is written again (one lookup)."""
         row = self.conn.execute(
             "SELECT comments_hash, recrawl_interval FROM pages WHERE url = ?", (url,)
         ).fetchone()
-        return (row[0], row[1]) if row else (None, None)
+        return PageState(True, row[0], row[1]) if row else PageState(False, None, None)
 
     def mark_not_modified(self, url: str, next_fetch_at: str, interval: float | None) -> None:
         self.conn.execute(
             "UPDATE pages SET fetched_at = ?, status = 304, error = NULL, next_fetch_at = ?, "
             "recrawl_interval = coalesce(?, recrawl_interval) WHERE url = ?",
             (iso(), next_fetch_at, interval, url),
-        )
-
-    def mark_scheduled(self, url: str, next_fetch_at: str, interval: float) -> None:
-        self.conn.execute(
-            "UPDATE pages SET next_fetch_at = ?, recrawl_interval = ? WHERE url = ?",
-            (next_fetch_at, interval, url),
         )
 
     def save_page(
@@ -410,28 +409,29 @@ class Store:
         links: Sequence[LinkRecord] = (),
         comments_hash: str | None = None,
         replace_links: bool = False,
+        prior: PageState | None = None,
     ) -> SaveOutcome:
         """Write one fetched page with its body, comments and links (in the open batch).
 
         With ``replace_links`` (a fresh, parsed copy of the page) links found on it before
         that are gone now are deleted, so a source that removed its link back to a post
-        stops counting as linking to it.
+        stops counting as linking to it. ``prior`` is :meth:`page_state` if the caller
+        already asked.
         """
-        new_page = not self.page_exists(page.url)
+        prior = prior or self.page_state(page.url)
         sha = None
         if page.html is not None:
             sha = hashlib.sha256(page.html.encode("utf-8", "surrogatepass")).hexdigest()
             self.conn.execute(
                 "INSERT OR IGNORE INTO bodies (sha256, html) VALUES (?, ?)", (sha, page.html)
             )
-        previous_hash, _ = self.previous_comments_hash(page.url)
         self.conn.execute(_UPSERT_PAGE, self._page_row(page, sha, comments_hash))
         new_comments = self._save_comments(page.url, comments)
-        if replace_links:
+        if replace_links and prior.exists:
             self._drop_stale_links(page.url, links)
         new_links = self._save_links(links)
-        changed = comments_hash is not None and comments_hash != previous_hash
-        return SaveOutcome(new_page, new_links, new_comments, changed)
+        changed = comments_hash is not None and comments_hash != prior.comments_hash
+        return SaveOutcome(not prior.exists, new_links, new_comments, changed)
 
     def _page_row(self, page: PageRecord, sha: str | None, comments_hash: str | None) -> dict:
         row = {k: v for k, v in page.__dict__.items() if k != "html"}

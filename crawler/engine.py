@@ -110,6 +110,8 @@ class Engine:
         self._pending: dict[str, deque[FrontierRow]] = defaultdict(deque)
         self._active: dict[str, int] = defaultdict(int)
         self._running: dict[asyncio.Task[FetchResult], FrontierRow] = {}
+        self._last_launch: dict[str, float] = {}
+        self._next_ready: float | None = None
         self._exhausted = False
 
     async def run(self, seeds: Iterable[str] = ()) -> RunSummary:
@@ -149,7 +151,7 @@ class Engine:
                 await self._drain(grace=10.0)
                 return "ok"
             self._launch(fetcher)
-            if not self._running:
+            if not self._running and (not self._pending or self._budget_left() <= 0):
                 return "ok"
             await self._wait_some(deadline)
 
@@ -160,19 +162,31 @@ class Engine:
         concurrency = self.config.politeness.concurrency
         per_host = self.config.politeness.per_host
         self._refill(concurrency)
+        self._next_ready = None
+        now = time.monotonic()
         for host in list(self._pending):
             queue = self._pending[host]
             while queue and self._active[host] < per_host:
                 if len(self._running) >= concurrency or self._budget_left() <= 0:
                     return
-                row = queue.popleft()
-                self._active[host] += 1
-                task = asyncio.create_task(
-                    fetcher.fetch(row.url, etag=row.etag, last_modified=row.last_modified)
-                )
-                self._running[task] = row
+                # A task started before the host's delay has passed would only sit in its
+                # politeness slot, holding one of the `concurrency` places other hosts need.
+                delay = fetcher.host_delay(host)
+                ready = self._last_launch.get(host, -delay) + delay
+                if delay and now < ready:
+                    self._next_ready = min(self._next_ready or ready, ready)
+                    break
+                self._start(fetcher, queue.popleft(), now)
             if not queue:
                 del self._pending[host]
+
+    def _start(self, fetcher: Fetcher, row: FrontierRow, now: float) -> None:
+        self._active[row.host] += 1
+        self._last_launch[row.host] = now
+        task = asyncio.create_task(
+            fetcher.fetch(row.url, etag=row.etag, last_modified=row.last_modified)
+        )
+        self._running[task] = row
 
     def _refill(self, concurrency: int) -> None:
         waiting = sum(len(q) for q in self._pending.values())
@@ -184,7 +198,8 @@ class Engine:
 
     async def _wait_some(self, deadline: float | None) -> None:
         stop_waiter = asyncio.create_task(self.stop.wait())
-        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        wake = min((t for t in (deadline, self._next_ready) if t is not None), default=None)
+        timeout = None if wake is None else max(0.0, wake - time.monotonic())
         done, _ = await asyncio.wait(
             [*self._running, stop_waiter], timeout=timeout, return_when=asyncio.FIRST_COMPLETED
         )

@@ -218,6 +218,10 @@ class Fetcher:
             },
         )
 
+    def host_delay(self, host: str) -> float:
+        """Seconds between request starts to ``host`` (the delay, or its Crawl-delay)."""
+        return self._slots.delay_of(host)
+
     async def __aenter__(self) -> Fetcher:
         return self
 

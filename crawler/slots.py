@@ -57,6 +57,10 @@ class Slots:
             slot = self._slots[host] = HostSlot(self.delay, self.per_host)
         return slot
 
+    def delay_of(self, host: str) -> float:
+        slot = self._slots.get(host)
+        return self.delay if slot is None else slot.delay
+
     def set_delay(self, host: str, delay: float) -> None:
         """Raise a host's delay (Crawl-delay); never below the configured delay."""
         self.slot(host).delay = max(self.delay, delay)

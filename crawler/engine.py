@@ -57,6 +57,7 @@ TRANSIENT_ERRORS = (
     "http_504",
 )
 MAX_ATTEMPTS = 3
+CLAIM_EVERY = 0.25  # seconds between claims made only to find work for idle hosts
 MIN_INTERVAL_FACTOR, MAX_INTERVAL_FACTOR = 0.25, 16.0  # adaptive recrawl bounds
 
 
@@ -112,6 +113,7 @@ class Engine:
         self._running: dict[asyncio.Task[FetchResult], FrontierRow] = {}
         self._last_launch: dict[str, float] = {}
         self._next_ready: float | None = None
+        self._last_claim = 0.0
         self._exhausted = False
 
     async def run(self, seeds: Iterable[str] = ()) -> RunSummary:
@@ -189,9 +191,16 @@ class Engine:
         self._running[task] = row
 
     def _refill(self, concurrency: int) -> None:
-        waiting = sum(len(q) for q in self._pending.values())
-        if waiting >= concurrency or self._budget_left() <= 0:
+        """Claim more rows when few are waiting, or (now and then) when fewer hosts than
+        ``concurrency`` have work here while the frontier may hold URLs of others."""
+        if self._budget_left() <= 0:
             return
+        waiting = sum(len(q) for q in self._pending.values())
+        now = time.monotonic()
+        few_hosts = len(self._pending) < concurrency and now - self._last_claim > CLAIM_EVERY
+        if waiting >= concurrency * 4 or (waiting >= concurrency and not few_hosts):
+            return
+        self._last_claim = now
         rows = self.store.claim(max(concurrency * 4, 32))
         for row in rows:
             self._pending[row.host].append(row)

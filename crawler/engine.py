@@ -58,6 +58,7 @@ TRANSIENT_ERRORS = (
 )
 MAX_ATTEMPTS = 3
 CLAIM_EVERY = 0.25  # seconds between claims made only to find work for idle hosts
+CLAIM_SOON = 0.02  # ... or this, when a fetched page just gave such a host new work
 MIN_INTERVAL_FACTOR, MAX_INTERVAL_FACTOR = 0.25, 16.0  # adaptive recrawl bounds
 
 
@@ -114,6 +115,7 @@ class Engine:
         self._last_launch: dict[str, float] = {}
         self._next_ready: float | None = None
         self._last_claim = 0.0
+        self._starving = False
         self._exhausted = False
 
     async def run(self, seeds: Iterable[str] = ()) -> RunSummary:
@@ -197,10 +199,14 @@ class Engine:
             return
         waiting = sum(len(q) for q in self._pending.values())
         now = time.monotonic()
-        few_hosts = len(self._pending) < concurrency and now - self._last_claim > CLAIM_EVERY
+        since = now - self._last_claim
+        few_hosts = len(self._pending) < concurrency and (
+            since > CLAIM_EVERY or (self._starving and since > CLAIM_SOON)
+        )
         if waiting >= concurrency * 4 or (waiting >= concurrency and not few_hosts):
             return
         self._last_claim = now
+        self._starving = False
         rows = self.store.claim(max(concurrency * 4, 32))
         for row in rows:
             self._pending[row.host].append(row)
@@ -274,7 +280,12 @@ class Engine:
             page, comments, links, digest, replace_links=fresh, prior=prior
         )
         if extraction is not None:
-            self.store.enqueue(plan_links(row.url, row.depth, extraction, self.config, post_url))
+            entries = plan_links(row.url, row.depth, extraction, self.config, post_url)
+            self.store.enqueue(entries)
+            # New work for a host with nothing in hand: claim it soon, not a slot later.
+            self._starving = self._starving or any(
+                e.state == "queued" and e.host not in self._pending for e in entries
+            )
         failed = result.error is not None or (result.status or 0) >= 400
         self.counters.failed += int(failed)
         self.counters.new_pages += int(outcome.new_page)

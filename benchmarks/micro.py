@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -28,12 +27,12 @@ from selectolax.lexbor import LexborHTMLParser
 
 from benchmarks.virtual_web import VirtualWeb, VirtualWebServer
 from crawler.config import Config
+from crawler.engine import comment_records, comments_digest, link_records
 from crawler.extract import Extraction, extract
 from crawler.frontier import plan_links
 from crawler.urls import blog_of, host_of
 from db.store import CommentRecord, FrontierEntry, LinkRecord, PageRecord, Store
 
-PING_KINDS = frozenset({"pingback", "trackback"})
 HTML_HEADERS = {"content-type": "text/html; charset=UTF-8"}
 
 
@@ -79,27 +78,7 @@ def records(
         pingback_endpoint=extraction.pingback_endpoint,
         webmention_endpoint=extraction.webmention_endpoint, feeds=extraction.feeds,
     )  # fmt: skip
-    comments = [
-        CommentRecord(
-            url,
-            c.kind,
-            c.comment_id,
-            c.author,
-            c.author_url,
-            c.published,
-            c.text,
-            c.source_url,
-            c.source_title,
-        )  # fmt: skip
-        for c in extraction.comments
-    ]
-    links = []
-    for link in extraction.links:
-        src, dst = (link.dst, url) if link.kind in PING_KINDS else (url, link.dst)
-        if src != dst:
-            same = blog_of(src) == blog_of(dst)
-            links.append(LinkRecord(src, dst, link.kind, url, link.anchor, link.rel, same))
-    return page, comments, links
+    return page, comment_records(url, extraction), link_records(url, url, extraction)
 
 
 def bench_store(pages: list[tuple[str, str]], seconds: float) -> list[tuple[str, float]]:
@@ -107,7 +86,7 @@ def bench_store(pages: list[tuple[str, str]], seconds: float) -> list[tuple[str,
     for url, html in pages:
         extraction = extract(html, url, HTML_HEADERS)
         page, comments, links = records(url, html, extraction)
-        digest = hashlib.sha1("\n".join(sorted(c.id for c in comments)).encode()).hexdigest()
+        digest = comments_digest(comments)
         prepared.append((page, comments, links, digest, extraction))
     config = Config().with_overrides(crawl={"max_depth": 10})
     results = []

@@ -268,9 +268,9 @@ class Engine:
         post_url = row.post_url or comment_page_post(row.url)
         page = self._page_record(row, result, extraction, post_url)
         owner = post_url or row.url
-        comments = self._comment_records(owner, extraction)
-        links = self._link_records(row.url, owner, extraction)
-        digest = _comments_digest(comments) if extraction else None
+        comments = comment_records(owner, extraction)
+        links = link_records(row.url, owner, extraction)
+        digest = comments_digest(comments) if extraction else None
         prior = self.store.page_state(row.url)
         if page.is_post:
             changed = digest is not None and digest != prior.comments_hash
@@ -328,39 +328,6 @@ class Engine:
             page.feeds = extraction.feeds
         return page
 
-    @staticmethod
-    def _comment_records(owner: str, extraction: Extraction | None) -> list[CommentRecord]:
-        if extraction is None:
-            return []
-        return [
-            CommentRecord(
-                owner,
-                c.kind,
-                c.comment_id,
-                c.author,
-                c.author_url,
-                c.published,
-                c.text,
-                c.source_url,
-                c.source_title,
-            )
-            for c in extraction.comments
-        ]
-
-    @staticmethod
-    def _link_records(url: str, owner: str, extraction: Extraction | None) -> list[LinkRecord]:
-        if extraction is None:
-            return []
-        records = []
-        for link in extraction.links:
-            # A pingback on post T from source S means "S links to T".
-            src, dst = (link.dst, owner) if link.kind in PING_KINDS else (owner, link.dst)
-            if src == dst:
-                continue
-            same = blog_of(src) == blog_of(dst)
-            records.append(LinkRecord(src, dst, link.kind, url, link.anchor, link.rel, same))
-        return records
-
     def _schedule(self, prior: PageState, changed: bool) -> tuple[str, float]:
         """When to visit a post again: sooner while its comments change, later when quiet."""
         base = self.config.crawl.recrawl_after_seconds
@@ -372,6 +339,41 @@ class Engine:
         return iso_in(interval), interval
 
 
+def comment_records(owner: str, extraction: Extraction | None) -> list[CommentRecord]:
+    """The comments of a page as store records, attached to their post ``owner``."""
+    if extraction is None:
+        return []
+    return [
+        CommentRecord(
+            owner,
+            c.kind,
+            c.comment_id,
+            c.author,
+            c.author_url,
+            c.published,
+            c.text,
+            c.source_url,
+            c.source_title,
+        )
+        for c in extraction.comments
+    ]
+
+
+def link_records(url: str, owner: str, extraction: Extraction | None) -> list[LinkRecord]:
+    """The links found on ``url`` as graph edges; ``owner`` is the post it belongs to."""
+    if extraction is None:
+        return []
+    records = []
+    for link in extraction.links:
+        # A pingback on post T from source S means "S links to T".
+        src, dst = (link.dst, owner) if link.kind in PING_KINDS else (owner, link.dst)
+        if src == dst:
+            continue
+        same = blog_of(src) == blog_of(dst)
+        records.append(LinkRecord(src, dst, link.kind, url, link.anchor, link.rel, same))
+    return records
+
+
 def _failure_reason(result: FetchResult) -> str | None:
     if result.error:
         return result.error
@@ -380,7 +382,7 @@ def _failure_reason(result: FetchResult) -> str | None:
     return None
 
 
-def _comments_digest(comments: list[CommentRecord]) -> str:
+def comments_digest(comments: list[CommentRecord]) -> str:
     return hashlib.sha1("\n".join(sorted(c.id for c in comments)).encode()).hexdigest()
 
 

@@ -269,7 +269,23 @@ def politeness_report(results: list[Result], web: VirtualWeb, delay: float) -> l
             f"(target <= +10%: {'met' if overhead <= 10 else 'NOT met'}){crawl}; smallest gap "
             f"between two requests to one host seen by the server: {gap_text}"
         )
+        lines.append(f"             {_gap_details(r.server)}")
     return lines
+
+
+def _gap_details(served: dict[str, Any]) -> str:
+    """Where a paced run loses time, as the server saw it."""
+
+    def fmt(q: dict[str, float] | None) -> str:
+        return "n/a" if not q else " ".join(f"{k} {v:.3f}" for k, v in q.items())
+
+    first = served.get("first_request_seconds")
+    first_text = f"{first:.3f} s" if first is not None else "n/a"
+    return (
+        f"gaps per host [{fmt(served.get('gap_quantiles'))}] s; first-to-last request span "
+        f"per host [{fmt(served.get('span_quantiles'))}] s; last host's first request "
+        f"{first_text} after the first host's"
+    )
 
 
 def _pct(seconds: float, bound: float) -> str:

@@ -379,13 +379,18 @@ class _Counters:
         self.robots = 0
         self.not_found = 0
         self.connections = 0
-        # host -> [requests, last start (monotonic), smallest gap between two starts]
+        # host -> [requests, last start (monotonic), smallest gap between two starts,
+        # first start]
         self.hosts: dict[bytes, list[float]] = {}
+        self.gaps: list[float] = []  # every gap between two request starts to one host
         self.started = time.monotonic()
 
     def snapshot(self) -> dict[str, Any]:
         gaps = [h[2] for h in self.hosts.values() if h[0] > 1]
         per_host = [int(h[0]) for h in self.hosts.values()]
+        firsts = [h[3] for h in self.hosts.values()]
+        spans = sorted(h[1] - h[3] for h in self.hosts.values())
+        ordered = sorted(self.gaps)
         return {
             "requests": self.requests,
             "pages": self.pages,
@@ -395,8 +400,20 @@ class _Counters:
             "hosts": len(self.hosts),
             "max_requests_per_host": max(per_host, default=0),
             "min_gap_seconds": min(gaps) if gaps else None,
+            "gap_quantiles": _quantiles(ordered),
+            # where a politeness-bound run loses time: hosts starting late, hosts whose
+            # first-to-last request span exceeds (requests - 1) x delay, or both
+            "first_request_seconds": (max(firsts) - min(firsts)) if firsts else None,
+            "span_quantiles": _quantiles(spans),
             "seconds": time.monotonic() - self.started,
         }
+
+
+def _quantiles(ordered: list[float]) -> dict[str, float] | None:
+    if not ordered:
+        return None
+    pick = lambda q: round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 4)  # noqa: E731
+    return {"p50": pick(0.5), "p90": pick(0.9), "p99": pick(0.99), "max": round(ordered[-1], 4)}
 
 
 class _Site:
@@ -435,9 +452,10 @@ class _Site:
         now = time.monotonic()
         seen = c.hosts.get(host)
         if seen is None:
-            c.hosts[host] = [1, now, float("inf")]
+            c.hosts[host] = [1, now, float("inf"), now]
         else:
             gap = now - seen[1]
+            c.gaps.append(gap)
             seen[0] += 1
             seen[1] = now
             if gap < seen[2]:

@@ -284,23 +284,26 @@ def _some(urls: list[str], shown: int = 2) -> str:
 # ---------------------------------------------------------------------- pingback verification
 
 # The pages that are the fetched source of a pingback: its URL or the URL it redirected to.
+# ``page`` is the post the links of that page are recorded under: the page itself, or for
+# a comment page (…/comment-page-2/) its post.
 _SOURCE_PAGES_SQL = f"""
 CREATE TEMP TABLE {{table}} AS
-SELECT p.url AS alias, p.url AS page FROM pages p
+SELECT p.url AS alias, coalesce(p.post_url, p.url) AS page FROM pages p
  WHERE p.url IN (SELECT source_url FROM {{comments}}) AND {_FETCHED_OK}
 UNION
-SELECT p.final_url AS alias, p.url AS page FROM pages p
+SELECT p.final_url AS alias, coalesce(p.post_url, p.url) AS page FROM pages p
  WHERE p.final_url IN (SELECT source_url FROM {{comments}}) AND {_FETCHED_OK}
 """
 
-# A link of the source page: found on it, or recorded with it as src (the store keeps the
-# first sighting, which may be one of its comment pages repeating the post body). The target
-# post may be linked by its stored URL, its canonical or the URL it was finally served from.
+# A link of the source page: every link but a pingback found on a page is recorded with
+# that page (or, on a comment page, its post) as src, wherever it was first seen; so one
+# primary-key lookup per target answers. The target post may be linked by its stored URL,
+# its canonical or the URL it was finally served from.
 _VERDICT_SQL = f"""
 UPDATE comments AS c SET verified = EXISTS (
     SELECT 1 FROM {{table}} s, links l
     WHERE s.alias = c.source_url
-      AND (l.found_on = s.page OR l.src = s.page)
+      AND l.src = s.page
       AND l.kind NOT IN {_PING_KINDS_SQL}
       AND l.dst IN (c.post_url,
                     (SELECT t.canonical FROM pages t WHERE t.url = c.post_url),
@@ -317,9 +320,9 @@ def verify_pingbacks(db: sqlite_utils.Database, source_urls: Iterable[str] | Non
     For each pingback/trackback comment whose source page has been fetched successfully (a
     ``pages`` row with ``url`` or ``final_url`` equal to ``source_url``, status 2xx — or 304,
     a re-visit of an earlier 2xx — and no error), set ``comments.verified`` to 1 when that
-    page links to the target post (any ``links`` row found on it or with it as ``src``, of
-    any kind but pingback/trackback, whose ``dst`` is the post's URL, canonical or final
-    URL), else 0.
+    page links to the target post (any ``links`` row with it — or, for a comment page, its
+    post — as ``src``, of any kind but pingback/trackback, whose ``dst`` is the post's URL,
+    canonical or final URL), else 0.
     Comments whose source is unfetched or failed keep their value (NULL until a verdict).
 
     ``source_urls`` limits the work to the pingbacks from these URLs (as requested or as

@@ -3,10 +3,11 @@
 One orchestrating loop (no worker pool to keep in sync): it claims due URLs from the
 persistent frontier, starts a fetch for each host that has room (``per_host``) while
 fewer than ``concurrency`` are in flight, and as each fetch finishes it extracts the
-page, writes it with its comments and links, and enqueues what should be followed.
-Per-host pacing, robots and retries live in the fetcher; this loop only decides what
-runs next and when the run ends (frontier empty, ``max_pages``, ``max_runtime`` or a
-stop request). Claimed work that never finished goes back to the queue.
+page and hands it, with its comments, links and the URLs to follow, to the database
+thread (:mod:`crawler.writer`), which also answers the claims. Per-host pacing, robots
+and retries live in the fetcher; this loop only decides what runs next and when the run
+ends (frontier empty, ``max_pages``, ``max_runtime`` or a stop request). Claimed work
+that never finished goes back to the queue.
 """
 
 from __future__ import annotations
@@ -27,17 +28,16 @@ from crawler.fetch import Fetcher, FetchResult
 from crawler.frontier import plan_links, seed_entries
 from crawler.runlock import RunLock
 from crawler.urls import blog_of, comment_page_post, host_of
+from crawler.writer import PageWrite, StoreWriter
 from db.graph import verify_pingbacks
 from db.store import (
     CommentRecord,
     FrontierRow,
     LinkRecord,
     PageRecord,
-    PageState,
     RunCounters,
     SaveOutcome,
     Store,
-    iso_in,
 )
 
 PING_KINDS = frozenset({"pingback", "trackback"})
@@ -59,7 +59,7 @@ TRANSIENT_ERRORS = (
 MAX_ATTEMPTS = 3
 CLAIM_EVERY = 0.25  # seconds between claims made only to find work for idle hosts
 CLAIM_SOON = 0.02  # ... or this, when a fetched page just gave such a host new work
-MIN_INTERVAL_FACTOR, MAX_INTERVAL_FACTOR = 0.25, 16.0  # adaptive recrawl bounds
+WRITES_IN_HAND = 16  # pages handed to the database thread and not yet written (bodies)
 
 
 @dataclass
@@ -116,18 +116,24 @@ class Engine:
         self._next_ready: float | None = None
         self._last_claim = 0.0
         self._starving = False
-        self._exhausted = False
+        self._claim: asyncio.Future[list[FrontierRow]] | None = None
+        self._claimed_after = 0  # writes handed over before the outstanding claim
+        self._dry_at: int | None = None  # writes handed over when a claim came back empty
 
     async def run(self, seeds: Iterable[str] = ()) -> RunSummary:
         started = time.monotonic()
         run_id = self.store.start_run(os.getpid())
         invalid = self._prepare(seeds)
         status = "crashed"
+        writer = StoreWriter(self.store, self.config.crawl.recrawl_after_seconds)
         try:
-            async with Fetcher(self.config, transport=self.transport, host_store=self.store) as f:
-                status = await self._loop(f, started)
+            async with Fetcher(self.config, transport=self.transport, host_store=writer) as f:
+                status = await self._loop(f, writer, started)
+            await self._settle(writer)
+            writer.close()
             verify_pingbacks(self.store.db)
         finally:
+            writer.close()  # from here on the store is used from this thread only
             self.store.release_claimed()
             self.store.finish_run(run_id, status, self.counters)
         frontier = self.store.frontier_counts()
@@ -144,28 +150,38 @@ class Engine:
         return invalid
 
     # -- the loop ---------------------------------------------------------------------
-    async def _loop(self, fetcher: Fetcher, started: float) -> str:
+    async def _loop(self, fetcher: Fetcher, writer: StoreWriter, started: float) -> str:
         limit = self.config.crawl.max_runtime_seconds
         deadline = started + limit if limit > 0 else None
         while True:
             if self.stop.is_set():
-                await self._drain(grace=10.0)
+                await self._drain(writer, grace=10.0)
                 return "interrupted"
             if deadline is not None and time.monotonic() >= deadline:
-                await self._drain(grace=10.0)
+                await self._drain(writer, grace=10.0)
                 return "ok"
-            self._launch(fetcher)
-            if not self._running and (not self._pending or self._budget_left() <= 0):
+            self._take_claim(writer)
+            self._report(writer)
+            self._launch(fetcher, writer)
+            if self._finished(writer):
                 return "ok"
-            await self._wait_some(deadline)
+            await self._wait_some(writer, deadline)
+
+    def _finished(self, writer: StoreWriter) -> bool:
+        if self._running:
+            return False
+        if self._budget_left() <= 0:
+            return True
+        # Nothing left only when a claim made after the last write came back empty.
+        return not self._pending and self._claim is None and self._dry_at == writer.submitted
 
     def _budget_left(self) -> int:
         return self.config.crawl.max_pages - self.counters.fetched - len(self._running)
 
-    def _launch(self, fetcher: Fetcher) -> None:
+    def _launch(self, fetcher: Fetcher, writer: StoreWriter) -> None:
         concurrency = self.config.politeness.concurrency
         per_host = self.config.politeness.per_host
-        self._refill(concurrency)
+        self._refill(writer, concurrency)
         self._next_ready = None
         now = time.monotonic()
         for host in list(self._pending):
@@ -192,11 +208,13 @@ class Engine:
         )
         self._running[task] = row
 
-    def _refill(self, concurrency: int) -> None:
-        """Claim more rows when few are waiting, or (now and then) when fewer hosts than
+    def _refill(self, writer: StoreWriter, concurrency: int) -> None:
+        """Ask for more rows when few are waiting, or (now and then) when fewer hosts than
         ``concurrency`` have work here while the frontier may hold URLs of others."""
-        if self._budget_left() <= 0:
+        if self._claim is not None or self._budget_left() <= 0:
             return
+        if self._dry_at == writer.submitted:
+            return  # the frontier had nothing due, and nothing was written since
         waiting = sum(len(q) for q in self._pending.values())
         now = time.monotonic()
         since = now - self._last_claim
@@ -207,92 +225,106 @@ class Engine:
             return
         self._last_claim = now
         self._starving = False
-        rows = self.store.claim(max(concurrency * 4, 32))
+        self._claimed_after = writer.submitted
+        self._claim = writer.claim(max(concurrency * 4, 32))
+
+    def _take_claim(self, writer: StoreWriter) -> None:
+        if self._claim is None or not self._claim.done():
+            return
+        rows, self._claim = self._claim.result(), None
         for row in rows:
             self._pending[row.host].append(row)
+        dry = not rows and self._claimed_after == writer.submitted
+        self._dry_at = writer.submitted if dry else None
 
-    async def _wait_some(self, deadline: float | None) -> None:
+    async def _wait_some(self, writer: StoreWriter, deadline: float | None) -> None:
         stop_waiter = asyncio.create_task(self.stop.wait())
+        waiters: list[asyncio.Future[object]] = [*self._running, stop_waiter]
+        if self._claim is not None:
+            waiters.append(self._claim)  # type: ignore[arg-type]
         wake = min((t for t in (deadline, self._next_ready) if t is not None), default=None)
         timeout = None if wake is None else max(0.0, wake - time.monotonic())
-        done, _ = await asyncio.wait(
-            [*self._running, stop_waiter], timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-        )
+        done, _ = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         stop_waiter.cancel()
         for task in done:
-            if task is not stop_waiter:
-                self._finish(task)
-        self.store.commit_if_due()
+            if task in self._running:
+                self._finish(task, writer)  # type: ignore[arg-type]
+        if writer.backlog() > WRITES_IN_HAND:
+            await writer.settle(WRITES_IN_HAND)
+            self._report(writer)
 
-    async def _drain(self, grace: float) -> None:
+    async def _drain(self, writer: StoreWriter, grace: float) -> None:
         """Let in-flight fetches finish (up to ``grace`` seconds); the rest go back."""
         if self._running:
             done, not_done = await asyncio.wait(list(self._running), timeout=grace)
             for task in done:
-                self._finish(task)
+                self._finish(task, writer)
             for task in not_done:
                 task.cancel()
             if not_done:
                 await asyncio.gather(*not_done, return_exceptions=True)
             self._running.clear()
         self._pending.clear()
-        self.store.commit()
+        if self._claim is not None:
+            await asyncio.wait([self._claim])  # its rows go back with release_claimed
 
-    def _finish(self, task: asyncio.Task[FetchResult]) -> None:
+    async def _settle(self, writer: StoreWriter) -> None:
+        """Wait for every write handed over, report them, commit."""
+        await writer.settle()
+        self._report(writer)
+        await writer.call(self.store.commit)
+
+    def _report(self, writer: StoreWriter) -> None:
+        for item, outcome in writer.written():
+            if outcome is not None:
+                self.counters.new_pages += int(outcome.new_page)
+                self.counters.new_links += outcome.new_links
+                self.counters.new_comments += outcome.new_comments
+            self.on_page(PageEvent(item.row, item.result, outcome))
+
+    def _finish(self, task: asyncio.Task[FetchResult], writer: StoreWriter) -> None:
         row = self._running.pop(task)
         self._active[row.host] -= 1
-        result = task.result()
-        outcome = self._record(row, result)
-        self.on_page(PageEvent(row, result, outcome))
+        writer.write(self._prepare_write(row, task.result()))
 
-    # -- recording one result -------------------------------------------------------------
-    def _record(self, row: FrontierRow, result: FetchResult) -> SaveOutcome | None:
+    # -- preparing one result's write -------------------------------------------------------
+    def _prepare_write(self, row: FrontierRow, result: FetchResult) -> PageWrite:
         if result.error in RETRY_LATER:
-            self.store.postpone(row.url, HOST_PAUSE_RETRY, result.error)
-            return None
+            return PageWrite(row, result, "postpone", result.error, retry_in=HOST_PAUSE_RETRY)
         if result.skip_reason:
             self.counters.skipped += 1
-            self.store.finish(row.url, "skipped", result.skip_reason)
-            return None
+            return PageWrite(row, result, "skip", result.skip_reason)
         self.counters.fetched += 1
         if result.status == 304:
             self.counters.not_modified += 1
-            prior = self.store.page_state(row.url)
-            self.store.mark_not_modified(row.url, *self._schedule(prior, changed=False))
-            self.store.finish(row.url, "done")
-            return None
-        return self._store_page(row, result)
+            return PageWrite(row, result, "not_modified")
+        return self._page_write(row, result)
 
-    def _store_page(self, row: FrontierRow, result: FetchResult) -> SaveOutcome:
+    def _page_write(self, row: FrontierRow, result: FetchResult) -> PageWrite:
         extraction = extract(result.text, result.final_url, result.headers) if result.text else None
         post_url = row.post_url or comment_page_post(row.url)
-        page = self._page_record(row, result, extraction, post_url)
         owner = post_url or row.url
         comments = comment_records(owner, extraction)
-        links = link_records(row.url, owner, extraction)
-        digest = comments_digest(comments) if extraction else None
-        prior = self.store.page_state(row.url)
-        if page.is_post:
-            changed = digest is not None and digest != prior.comments_hash
-            page.next_fetch_at, page.recrawl_interval = self._schedule(prior, changed)
-        fresh = extraction is not None and result.status == 200
-        outcome = self.store.save_page(
-            page, comments, links, digest, replace_links=fresh, prior=prior
+        write = PageWrite(
+            row,
+            result,
+            "page",
+            _failure_reason(result),
+            page=self._page_record(row, result, extraction, post_url),
+            comments=comments,
+            links=link_records(row.url, owner, extraction),
+            digest=comments_digest(comments) if extraction else None,
+            fresh=extraction is not None and result.status == 200,
+            failed=result.error is not None or (result.status or 0) >= 400,
         )
         if extraction is not None:
-            entries = plan_links(row.url, row.depth, extraction, self.config, post_url)
-            self.store.enqueue(entries)
+            write.entries = plan_links(row.url, row.depth, extraction, self.config, post_url)
             # New work for a host with nothing in hand: claim it soon, not a slot later.
             self._starving = self._starving or any(
-                e.state == "queued" and e.host not in self._pending for e in entries
+                e.state == "queued" and e.host not in self._pending for e in write.entries
             )
-        failed = result.error is not None or (result.status or 0) >= 400
-        self.counters.failed += int(failed)
-        self.counters.new_pages += int(outcome.new_page)
-        self.counters.new_links += outcome.new_links
-        self.counters.new_comments += outcome.new_comments
-        self.store.finish(row.url, "failed" if failed else "done", _failure_reason(result))
-        return outcome
+        self.counters.failed += int(write.failed)
+        return write
 
     def _page_record(
         self,
@@ -327,16 +359,6 @@ class Engine:
             page.webmention_endpoint = extraction.webmention_endpoint
             page.feeds = extraction.feeds
         return page
-
-    def _schedule(self, prior: PageState, changed: bool) -> tuple[str, float]:
-        """When to visit a post again: sooner while its comments change, later when quiet."""
-        base = self.config.crawl.recrawl_after_seconds
-        previous = prior.recrawl_interval
-        if previous is None:
-            return iso_in(base), base
-        interval = previous / 2 if changed else previous * 1.5
-        interval = min(max(interval, base * MIN_INTERVAL_FACTOR), base * MAX_INTERVAL_FACTOR)
-        return iso_in(interval), interval
 
 
 def comment_records(owner: str, extraction: Extraction | None) -> list[CommentRecord]:

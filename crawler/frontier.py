@@ -55,3 +55,15 @@ def plan_links(
                 url, depth, host_of(url), page_url, COMMENT_PAGE_KIND, owner
             )
     return list(planned.values())
+
+
+MIN_INTERVAL_FACTOR, MAX_INTERVAL_FACTOR = 0.25, 16.0  # adaptive recrawl bounds
+
+
+def revisit_interval(previous: float | None, changed: bool, base: float) -> float:
+    """Seconds until a post's next visit: sooner while its comments change, later when
+    quiet, within [0.25, 16] x ``recrawl_after`` (``base``); ``base`` on the first visit."""
+    if previous is None:
+        return base
+    interval = previous / 2 if changed else previous * 1.5
+    return min(max(interval, base * MIN_INTERVAL_FACTOR), base * MAX_INTERVAL_FACTOR)

@@ -8,6 +8,7 @@ step by step and never drops data.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -92,7 +93,12 @@ WHERE c.kind IN ('pingback', 'trackback')
 
 def open_database(path: str | Path) -> sqlite_utils.Database:
     """Open (creating if needed) a pingcrawl database in WAL mode with an up-to-date schema."""
-    db = sqlite_utils.Database(path)
+    if str(path) == ":memory:":
+        db = sqlite_utils.Database(memory=True)
+    else:
+        # The crawler hands its connection to a database thread for the run (one thread
+        # at a time uses it: see crawler/writer.py).
+        db = sqlite_utils.Database(sqlite3.connect(str(path), check_same_thread=False))
     db.execute("PRAGMA busy_timeout = 5000")
     if str(path) != ":memory:":
         db.enable_wal()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -245,10 +246,21 @@ class Store:
         self.db = db
         self.conn = db.conn
         self._last_commit = time.monotonic()
+        self._host_columns: set[str] | None = None
 
     @classmethod
     def open(cls, path: str | Path) -> Store:
         return cls(open_database(path))
+
+    def reader(self) -> Store | None:
+        """A second connection to the same file, for reads from another thread: it sees
+        what is committed. None for an in-memory database."""
+        path = self.conn.execute("PRAGMA database_list").fetchone()[2]
+        if not path:
+            return None
+        conn = sqlite3.connect(path, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = 5000")
+        return Store(sqlite_utils.Database(conn))
 
     def close(self) -> None:
         self.commit()
@@ -302,8 +314,9 @@ class Store:
         return dict(zip([c[0] for c in cursor.description], row, strict=True))
 
     def save_host(self, host: str, **values: Any) -> None:
-        known = set(self.db["hosts"].columns_dict)
-        unknown = set(values) - known
+        if self._host_columns is None:
+            self._host_columns = set(self.db["hosts"].columns_dict)
+        unknown = set(values) - self._host_columns
         if unknown:
             raise ValueError(f"hosts has no column(s) {sorted(unknown)}")
         row = {"host": host, **values}

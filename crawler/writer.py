@@ -1,0 +1,163 @@
+"""Step 6 of the data flow, from the crawler's side: the database thread.
+
+SQLite does its work with the GIL released, so every store call of a run goes to one
+thread of its own while the event loop keeps fetching. A page's write then no longer
+holds up a request waiting for its host's turn (pacing is kept to milliseconds), and on
+two cores the writes overlap the fetching. One thread, one connection, first in, first
+out: a claim sees every write handed over before it, and a page with its comments,
+links and frontier changes is written in one go, in the store's open batch.
+
+The engine prepares a :class:`PageWrite` on the loop (extraction is done there) and
+hands it over; it keeps only a few writes in hand (each holds a page body) and waits
+for the oldest when there are more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+from crawler.fetch import FetchResult
+from crawler.frontier import revisit_interval
+from db.store import (
+    CommentRecord,
+    FrontierEntry,
+    FrontierRow,
+    LinkRecord,
+    PageRecord,
+    PageState,
+    SaveOutcome,
+    Store,
+    iso_in,
+)
+
+T = TypeVar("T")
+
+
+@dataclass
+class PageWrite:
+    """What one finished frontier URL changes in the store.
+
+    ``postpone``: ask again in ``retry_in`` seconds (host paused, robots.txt unreadable);
+    ``skip``: never requested, for ``reason``; ``not_modified``: a 304 to a re-visit;
+    ``page``: a fetched page (``failed`` with ``reason`` when it is an error).
+    """
+
+    row: FrontierRow
+    result: FetchResult  # for the page event the engine reports once written
+    action: Literal["postpone", "skip", "not_modified", "page"]
+    reason: str | None = None
+    retry_in: float = 0.0
+    page: PageRecord | None = None
+    comments: list[CommentRecord] = field(default_factory=list)
+    links: list[LinkRecord] = field(default_factory=list)
+    digest: str | None = None
+    entries: list[FrontierEntry] = field(default_factory=list)
+    fresh: bool = False
+    failed: bool = False
+
+
+class StoreWriter:
+    """The store behind one thread; also the fetcher's ``HostStore`` for the run."""
+
+    def __init__(self, store: Store, recrawl_after: float) -> None:
+        self.store = store
+        self.recrawl_after = recrawl_after
+        self.submitted = 0  # writes handed over so far
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="pingcrawl-db")
+        self._writes: deque[tuple[PageWrite, asyncio.Future[SaveOutcome | None]]] = deque()
+        self._side: list[asyncio.Future[Any]] = []
+        # Reads of per-host state come from a second connection: they need only what
+        # earlier runs committed (this run's hosts are in the fetcher's memory).
+        self._reader = store.reader()
+        self._closed = False
+
+    # -- the loop's side ------------------------------------------------------------------
+    def call(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """Run ``fn(*args)`` on the database thread, after everything handed over before."""
+        return asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def write(self, item: PageWrite) -> None:
+        self.submitted += 1
+        self._writes.append((item, self.call(self._write, item)))
+
+    def claim(self, limit: int) -> asyncio.Future[list[FrontierRow]]:
+        return self.call(self.store.claim, limit)
+
+    def backlog(self) -> int:
+        return len(self._writes)
+
+    def written(self) -> list[tuple[PageWrite, SaveOutcome | None]]:
+        """The writes finished since the last call, oldest first; re-raises a failure."""
+        out = []
+        while self._writes and self._writes[0][1].done():
+            item, future = self._writes.popleft()
+            out.append((item, future.result()))
+        return out
+
+    async def settle(self, backlog: int = 0) -> None:
+        """Wait until at most ``backlog`` writes are unfinished (0: all, host saves too).
+        The finished ones stay in hand for :meth:`written`."""
+        if len(self._writes) > backlog:
+            # First in, first out: once this one is written, so are all before it.
+            await asyncio.wait([self._writes[len(self._writes) - backlog - 1][1]])
+        if backlog == 0 and self._side:
+            side, self._side = self._side, []
+            await asyncio.gather(*side)
+
+    def close(self) -> None:
+        """Wait for the thread to finish what it was given; the store is the caller's again."""
+        if not self._closed:
+            self._closed = True
+            self._executor.shutdown(wait=True)
+            if self._reader is not None:
+                self._reader.close()
+
+    # -- HostStore (called by the fetcher, on the loop) -----------------------------------
+    def get_host(self, host: str) -> dict[str, Any] | None:
+        if self._reader is not None:
+            return self._reader.get_host(host)
+        return self._executor.submit(self.store.get_host, host).result()
+
+    def save_host(self, host: str, **values: Any) -> None:
+        self._side.append(self.call(lambda: self.store.save_host(host, **values)))
+        self._side = [f for f in self._side if not f.done() or f.exception() is not None]
+
+    # -- the database thread's side -------------------------------------------------------
+    def _write(self, item: PageWrite) -> SaveOutcome | None:
+        store, url = self.store, item.row.url
+        outcome = None
+        if item.action == "postpone":
+            store.postpone(url, item.retry_in, item.reason or "")
+        elif item.action == "skip":
+            store.finish(url, "skipped", item.reason)
+        elif item.action == "not_modified":
+            prior = store.page_state(url)
+            store.mark_not_modified(url, *self._next_visit(prior, changed=False))
+            store.finish(url, "done")
+        else:
+            outcome = self._save(item)
+        store.commit_if_due()
+        return outcome
+
+    def _save(self, item: PageWrite) -> SaveOutcome:
+        store, page = self.store, item.page
+        assert page is not None
+        prior = store.page_state(page.url)
+        if page.is_post:
+            changed = item.digest is not None and item.digest != prior.comments_hash
+            page.next_fetch_at, page.recrawl_interval = self._next_visit(prior, changed)
+        outcome = store.save_page(
+            page, item.comments, item.links, item.digest, replace_links=item.fresh, prior=prior
+        )
+        store.enqueue(item.entries)
+        store.finish(item.row.url, "failed" if item.failed else "done", item.reason)
+        return outcome
+
+    def _next_visit(self, prior: PageState, changed: bool) -> tuple[str, float]:
+        interval = revisit_interval(prior.recrawl_interval, changed, self.recrawl_after)
+        return iso_in(interval), interval

@@ -5,7 +5,8 @@ thread of its own while the event loop keeps fetching. A page's write then no lo
 holds up a request waiting for its host's turn (pacing is kept to milliseconds), and on
 two cores the writes overlap the fetching. One thread, one connection, first in, first
 out: a claim sees every write handed over before it, and a page with its comments,
-links and frontier changes is written in one go, in the store's open batch.
+links and frontier changes is written in one go, in the store's open batch. Each batch
+ends with the verdicts on the pingbacks its pages settle (see :meth:`checkpoint`).
 
 The engine prepares a :class:`PageWrite` on the loop (extraction is done there) and
 hands it over; it keeps only a few writes in hand (each holds a page body) and waits
@@ -23,6 +24,7 @@ from typing import Any, Literal, TypeVar
 
 from crawler.fetch import FetchResult
 from crawler.frontier import revisit_interval
+from db.graph import verify_pingbacks
 from db.store import (
     CommentRecord,
     FrontierEntry,
@@ -75,6 +77,7 @@ class StoreWriter:
         # earlier runs committed (this run's hosts are in the fetcher's memory).
         self._reader = store.reader()
         self._closed = False
+        self._touched: set[str] = set()  # pages written since the last checkpoint
 
     # -- the loop's side ------------------------------------------------------------------
     def call(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
@@ -141,8 +144,17 @@ class StoreWriter:
             store.finish(url, "done")
         else:
             outcome = self._save(item)
-        store.commit_if_due()
+        if store.commit_due():
+            self.checkpoint()
         return outcome
+
+    def checkpoint(self) -> None:
+        """Give the pingbacks from and on the pages written since the last checkpoint their
+        verdicts, and commit: a page and the verdicts it settles are kept together."""
+        if self._touched:
+            verify_pingbacks(self.store.db, self._touched, post_urls=self._touched)
+            self._touched = set()
+        self.store.commit()
 
     def _save(self, item: PageWrite) -> SaveOutcome:
         store, page = self.store, item.page
@@ -156,6 +168,7 @@ class StoreWriter:
         )
         store.enqueue(item.entries)
         store.finish(item.row.url, "failed" if item.failed else "done", item.reason)
+        self._touched.update((page.url, page.post_url or page.url))
         return outcome
 
     def _next_visit(self, prior: PageState, changed: bool) -> tuple[str, float]:

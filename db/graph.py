@@ -314,7 +314,13 @@ WHERE c.id IN (SELECT id FROM {{comments}})
 """
 
 
-def verify_pingbacks(db: sqlite_utils.Database, source_urls: Iterable[str] | None = None) -> int:
+def verify_pingbacks(
+    db: sqlite_utils.Database,
+    source_urls: Iterable[str] | None = None,
+    *,
+    post_urls: Iterable[str] | None = None,
+    unknown_only: bool = False,
+) -> int:
     """Check pingbacks and trackbacks as a Pingback receiver must; return how many got a verdict.
 
     For each pingback/trackback comment whose source page has been fetched successfully (a
@@ -325,11 +331,12 @@ def verify_pingbacks(db: sqlite_utils.Database, source_urls: Iterable[str] | Non
     canonical or final URL), else 0.
     Comments whose source is unfetched or failed keep their value (NULL until a verdict).
 
-    ``source_urls`` limits the work to the pingbacks from these URLs (as requested or as
-    finally served): the engine passes the pages it just stored. None checks all of them.
+    With no arguments every pingback is checked. Otherwise only those from ``source_urls``
+    (as requested or as finally served), those on ``post_urls``, and with ``unknown_only``
+    those still without a verdict: the crawler passes the pages it just wrote, as both.
     """
     with db.conn:
-        _select_pingbacks(db, source_urls)
+        _select_pingbacks(db, source_urls, post_urls, unknown_only)
         db.execute("DROP TABLE IF EXISTS temp._pc_sources")
         db.execute(_SOURCE_PAGES_SQL.format(table="temp._pc_sources", comments="temp._pc_ping"))
         db.execute("CREATE INDEX temp._pc_sources_alias ON _pc_sources (alias)")
@@ -340,29 +347,42 @@ def verify_pingbacks(db: sqlite_utils.Database, source_urls: Iterable[str] | Non
     return count
 
 
-def _select_pingbacks(db: sqlite_utils.Database, source_urls: Iterable[str] | None) -> None:
+def _select_pingbacks(
+    db: sqlite_utils.Database,
+    source_urls: Iterable[str] | None,
+    post_urls: Iterable[str] | None,
+    unknown_only: bool,
+) -> None:
     """Put the pingback comments to check into ``temp._pc_ping (id, source_url)``."""
-    db.execute("DROP TABLE IF EXISTS temp._pc_ping")
-    db.execute("DROP TABLE IF EXISTS temp._pc_asked")
+    for table in ("_pc_ping", "_pc_sources_asked", "_pc_posts_asked"):
+        db.execute(f"DROP TABLE IF EXISTS temp.{table}")
     db.execute("CREATE TEMP TABLE _pc_ping (id TEXT PRIMARY KEY, source_url TEXT)")
     base = (
         "INSERT INTO temp._pc_ping SELECT id, source_url FROM comments"
         f" WHERE kind IN {_PING_KINDS_SQL} AND source_url IS NOT NULL"
     )
-    if source_urls is None:
-        db.execute(base)
-        return
-    db.execute("CREATE TEMP TABLE _pc_asked (url TEXT PRIMARY KEY)")
-    db.conn.executemany(
-        "INSERT OR IGNORE INTO temp._pc_asked VALUES (?)", ((u,) for u in source_urls)
-    )
-    # The caller may name the URL it requested while the comment names where it redirected.
-    db.execute(
-        base + " AND (source_url IN (SELECT url FROM temp._pc_asked)"
-        " OR source_url IN (SELECT p.final_url FROM pages p"
-        " WHERE p.url IN (SELECT url FROM temp._pc_asked)))"
-    )
-    db.execute("DROP TABLE temp._pc_asked")
+    wanted = []
+    if source_urls is not None:
+        _temp_url_table(db, "_pc_sources_asked", source_urls)
+        # The caller may name the URL it requested while the comment names where it redirected.
+        wanted += [
+            "source_url IN (SELECT url FROM temp._pc_sources_asked)",
+            "source_url IN (SELECT p.final_url FROM pages p"
+            " WHERE p.url IN (SELECT url FROM temp._pc_sources_asked))",
+        ]
+    if post_urls is not None:
+        _temp_url_table(db, "_pc_posts_asked", post_urls)
+        wanted.append("post_url IN (SELECT url FROM temp._pc_posts_asked)")
+    if unknown_only:
+        wanted.append("verified IS NULL")
+    db.execute(base + (f" AND ({' OR '.join(wanted)})" if wanted else ""))
+    db.execute("DROP TABLE IF EXISTS temp._pc_sources_asked")
+    db.execute("DROP TABLE IF EXISTS temp._pc_posts_asked")
+
+
+def _temp_url_table(db: sqlite_utils.Database, name: str, urls: Iterable[str]) -> None:
+    db.execute(f"CREATE TEMP TABLE {name} (url TEXT PRIMARY KEY)")
+    db.conn.executemany(f"INSERT OR IGNORE INTO temp.{name} VALUES (?)", ((u,) for u in urls))
 
 
 # ----------------------------------------------------------------------------------- stats

@@ -271,8 +271,11 @@ class Store:
         self.conn.commit()
         self._last_commit = time.monotonic()
 
+    def commit_due(self) -> bool:
+        return time.monotonic() - self._last_commit >= COMMIT_INTERVAL
+
     def commit_if_due(self) -> bool:
-        if time.monotonic() - self._last_commit >= COMMIT_INTERVAL:
+        if self.commit_due():
             self.commit()
             return True
         return False

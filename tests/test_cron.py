@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import sqlite_utils
@@ -43,13 +44,17 @@ def post_html(title: str, citations: list[str] = (), pings: list[str] = (), extr
 
 
 def build_web(site: SiteServer) -> list[str]:
-    """Four blogs; each seed post cites the other posts of its blog. Returns the seeds."""
+    """Four blogs; each seed post cites the other posts of its blog, and each post cites
+    the next one, which lists it as a pingback. Returns the seeds."""
     seeds = []
     for host in HOSTS:
         posts = [f"http://{host}/p/{n}/" for n in range(1, PAGES_PER_HOST)]
         site.add_page("/", post_html(f"{host} seed", posts), host=host)
-        for n in range(1, PAGES_PER_HOST):
-            site.add_page(f"/p/{n}/", post_html(f"{host} post {n}"), host=host)
+        for n, url in enumerate(posts):
+            cites = posts[n + 1 : n + 2]
+            pings = posts[n - 1 : n] if n else []
+            html = post_html(f"{host} post {n + 1}", cites, pings)
+            site.add_page(urlsplit(url).path, html, host=host)
         seeds.append(f"http://{host}/")
     return seeds
 
@@ -102,6 +107,12 @@ def test_kill_9_then_resume_stores_every_page_once(tmp_path, web):
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
     killed_at = len(page_hits(site))
+    # What was committed is whole: a pingback whose source page is stored has its verdict.
+    unsettled = sqlite_utils.Database(tmp_path / "crawl.db").execute(
+        "SELECT count(*) FROM comments c JOIN pages p ON p.url = c.source_url"
+        " WHERE c.kind = 'pingback' AND p.status = 200 AND c.verified IS NULL"
+    )
+    assert unsettled.fetchone()[0] == 0
 
     second = start_crawl(config)
     _, err = second.communicate(timeout=120)

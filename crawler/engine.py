@@ -59,7 +59,8 @@ TRANSIENT_ERRORS = (
 MAX_ATTEMPTS = 3
 CLAIM_EVERY = 0.25  # seconds between claims made only to find work for idle hosts
 CLAIM_SOON = 0.02  # ... or this, when a fetched page just gave such a host new work
-WRITES_IN_HAND = 16  # pages handed to the database thread and not yet written (bodies)
+WRITES_IN_HAND = 128  # pages handed to the database thread and not yet written (bodies)
+LAUNCH_LEAD = 0.05  # seconds before its host's turn that a fetch may start
 
 
 @dataclass
@@ -116,9 +117,9 @@ class Engine:
         self._next_ready: float | None = None
         self._last_claim = 0.0
         self._starving = False
-        self._claim: asyncio.Future[list[FrontierRow]] | None = None
-        self._claimed_after = 0  # writes handed over before the outstanding claim
+        self._claim: asyncio.Future[tuple[list[FrontierRow], int]] | None = None
         self._dry_at: int | None = None  # writes handed over when a claim came back empty
+        self._empty_at: int | None = None  # writes done when a claim came back empty
 
     async def run(self, seeds: Iterable[str] = ()) -> RunSummary:
         started = time.monotonic()
@@ -190,20 +191,26 @@ class Engine:
             while queue and self._active[host] < per_host:
                 if len(self._running) >= concurrency or self._budget_left() <= 0:
                     return
-                # A task started before the host's delay has passed would only sit in its
-                # politeness slot, holding one of the `concurrency` places other hosts need.
+                # A task started long before the host's delay has passed would only sit in
+                # its politeness slot, holding one of the `concurrency` places other hosts
+                # need; one started a little early has its checks done and goes out on time.
                 delay = fetcher.host_delay(host)
-                ready = self._last_launch.get(host, -delay) + delay
+                lead = min(LAUNCH_LEAD, delay / 2)
+                ready = self._last_launch.get(host, -delay) + delay - lead
                 if delay and now < ready:
                     self._next_ready = min(self._next_ready or ready, ready)
                     break
-                self._start(fetcher, queue.popleft(), now)
+                self._start(fetcher, queue.popleft(), max(now, ready + lead))
             if not queue:
                 del self._pending[host]
+            elif self._active[host]:
+                # Round robin: when `concurrency` runs out, other hosts come first next time.
+                self._pending[host] = self._pending.pop(host)
 
-    def _start(self, fetcher: Fetcher, row: FrontierRow, now: float) -> None:
+    def _start(self, fetcher: Fetcher, row: FrontierRow, turn: float) -> None:
+        """Start fetching ``row``; ``turn`` is when its host's delay lets it go out."""
         self._active[row.host] += 1
-        self._last_launch[row.host] = now
+        self._last_launch[row.host] = turn
         task = asyncio.create_task(
             fetcher.fetch(row.url, etag=row.etag, last_modified=row.last_modified)
         )
@@ -216,6 +223,8 @@ class Engine:
             return
         if self._dry_at == writer.submitted:
             return  # the frontier had nothing due, and nothing was written since
+        if self._empty_at == writer.completed:
+            return  # nothing due at the last claim; wait for writes that may add some
         waiting = sum(len(q) for q in self._pending.values())
         now = time.monotonic()
         since = now - self._last_claim
@@ -226,23 +235,25 @@ class Engine:
             return
         self._last_claim = now
         self._starving = False
-        self._claimed_after = writer.submitted
         self._claim = writer.claim(max(concurrency * 4, 32))
 
     def _take_claim(self, writer: StoreWriter) -> None:
         if self._claim is None or not self._claim.done():
             return
-        rows, self._claim = self._claim.result(), None
+        (rows, written), self._claim = self._claim.result(), None
         for row in rows:
             self._pending[row.host].append(row)
-        dry = not rows and self._claimed_after == writer.submitted
+        dry = not rows and written == writer.submitted  # no write was still to come
         self._dry_at = writer.submitted if dry else None
+        self._empty_at = None if rows else written
 
     async def _wait_some(self, writer: StoreWriter, deadline: float | None) -> None:
         stop_waiter = asyncio.create_task(self.stop.wait())
         waiters: list[asyncio.Future[object]] = [*self._running, stop_waiter]
         if self._claim is not None:
             waiters.append(self._claim)  # type: ignore[arg-type]
+        elif not self._running and not self._pending and writer.backlog():
+            waiters.append(writer.newest())  # what it enqueues may be the work left
         wake = min((t for t in (deadline, self._next_ready) if t is not None), default=None)
         timeout = None if wake is None else max(0.0, wake - time.monotonic())
         done, _ = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
@@ -281,15 +292,22 @@ class Engine:
                 self.counters.new_pages += int(outcome.new_page)
                 self.counters.new_links += outcome.new_links
                 self.counters.new_comments += outcome.new_comments
+            # New work for a host with nothing in hand: claim it soon, not a slot later.
+            self._starving = self._starving or any(
+                e.state == "queued" and e.host not in self._pending for e in item.entries
+            )
             self.on_page(PageEvent(item.row, item.result, outcome))
 
     def _finish(self, task: asyncio.Task[FetchResult], writer: StoreWriter) -> None:
         row = self._running.pop(task)
         self._active[row.host] -= 1
-        writer.write(self._prepare_write(row, task.result()))
+        item = self._classify(row, task.result())
+        if item.action == "page":
+            self._fill_page(item)
+        writer.write(item)
 
     # -- preparing one result's write -------------------------------------------------------
-    def _prepare_write(self, row: FrontierRow, result: FetchResult) -> PageWrite:
+    def _classify(self, row: FrontierRow, result: FetchResult) -> PageWrite:
         if result.error in RETRY_LATER:
             return PageWrite(row, result, "postpone", result.error, retry_in=HOST_PAUSE_RETRY)
         if result.skip_reason:
@@ -299,33 +317,23 @@ class Engine:
         if result.status == 304:
             self.counters.not_modified += 1
             return PageWrite(row, result, "not_modified")
-        return self._page_write(row, result)
+        failed = result.error is not None or (result.status or 0) >= 400
+        self.counters.failed += int(failed)
+        return PageWrite(row, result, "page", _failure_reason(result), failed=failed)
 
-    def _page_write(self, row: FrontierRow, result: FetchResult) -> PageWrite:
+    def _fill_page(self, item: PageWrite) -> None:
+        """Extract the page and turn it into records for the store."""
+        row, result = item.row, item.result
         extraction = extract(result.text, result.final_url, result.headers) if result.text else None
         post_url = row.post_url or comment_page_post(row.url)
         owner = post_url or row.url
-        comments = comment_records(owner, extraction)
-        write = PageWrite(
-            row,
-            result,
-            "page",
-            _failure_reason(result),
-            page=self._page_record(row, result, extraction, post_url),
-            comments=comments,
-            links=link_records(row.url, owner, extraction),
-            digest=comments_digest(comments) if extraction else None,
-            fresh=extraction is not None and result.status == 200,
-            failed=result.error is not None or (result.status or 0) >= 400,
-        )
+        item.page = self._page_record(row, result, extraction, post_url)
+        item.comments = comment_records(owner, extraction)
+        item.links = link_records(row.url, owner, extraction)
         if extraction is not None:
-            write.entries = plan_links(row.url, row.depth, extraction, self.config, post_url)
-            # New work for a host with nothing in hand: claim it soon, not a slot later.
-            self._starving = self._starving or any(
-                e.state == "queued" and e.host not in self._pending for e in write.entries
-            )
-        self.counters.failed += int(write.failed)
-        return write
+            item.digest = comments_digest(item.comments)
+            item.fresh = result.status == 200
+            item.entries = plan_links(row.url, row.depth, extraction, self.config, post_url)
 
     def _page_record(
         self,

@@ -4,7 +4,8 @@ SQLite does its work with the GIL released, so every store call of a run goes to
 thread of its own while the event loop keeps fetching. A page's write then no longer
 holds up a request waiting for its host's turn (pacing is kept to milliseconds), and on
 two cores the writes overlap the fetching. One thread, one connection, first in, first
-out: a claim sees every write handed over before it, and a page with its comments,
+out — but a claim, the loop waiting for work, goes first and says how many writes it
+saw — and a page with its comments,
 links and frontier changes is written in one go, in the store's open batch. Each batch
 ends with the verdicts on the pingbacks its pages settle (see :meth:`checkpoint`).
 
@@ -16,9 +17,12 @@ for the oldest when there are more.
 from __future__ import annotations
 
 import asyncio
+import itertools
+import queue
+import threading
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -63,6 +67,38 @@ class PageWrite:
     failed: bool = False
 
 
+class _DatabaseThread:
+    """One worker thread, first in first out, except that urgent calls (claims: the loop
+    is waiting for work) go before the writes still queued."""
+
+    def __init__(self) -> None:
+        self._queue: queue.PriorityQueue[tuple[int, int, Any, Any, Any]] = queue.PriorityQueue()
+        self._order = itertools.count()
+        self._thread = threading.Thread(target=self._serve, name="pingcrawl-db", daemon=True)
+        self._thread.start()
+
+    def submit(self, fn: Callable[..., T], *args: Any, urgent: bool = False) -> Future[T]:
+        future: Future[T] = Future()
+        self._queue.put((0 if urgent else 1, next(self._order), fn, args, future))
+        return future
+
+    def shutdown(self) -> None:
+        """Run what was submitted, then stop."""
+        self._queue.put((2, next(self._order), None, (), None))
+        self._thread.join()
+
+    def _serve(self) -> None:
+        while True:
+            _, _, fn, args, future = self._queue.get()
+            if fn is None:
+                return
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn(*args))
+                except BaseException as exc:  # handed to whoever awaits the future
+                    future.set_exception(exc)
+
+
 class StoreWriter:
     """The store behind one thread; also the fetcher's ``HostStore`` for the run."""
 
@@ -70,7 +106,8 @@ class StoreWriter:
         self.store = store
         self.recrawl_after = recrawl_after
         self.submitted = 0  # writes handed over so far
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="pingcrawl-db")
+        self.completed = 0  # ... and written (counted on the database thread)
+        self._thread = _DatabaseThread()
         self._writes: deque[tuple[PageWrite, asyncio.Future[SaveOutcome | None]]] = deque()
         self._side: list[asyncio.Future[Any]] = []
         # Reads of per-host state come from a second connection: they need only what
@@ -80,19 +117,29 @@ class StoreWriter:
         self._touched: set[str] = set()  # pages written since the last checkpoint
 
     # -- the loop's side ------------------------------------------------------------------
-    def call(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
-        """Run ``fn(*args)`` on the database thread, after everything handed over before."""
-        return asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+    def call(self, fn: Callable[..., T], *args: Any, urgent: bool = False) -> asyncio.Future[T]:
+        """Run ``fn(*args)`` on the database thread, after everything handed over before
+        (``urgent``: before the writes still waiting)."""
+        return asyncio.wrap_future(self._thread.submit(fn, *args, urgent=urgent))
 
     def write(self, item: PageWrite) -> None:
         self.submitted += 1
         self._writes.append((item, self.call(self._write, item)))
 
-    def claim(self, limit: int) -> asyncio.Future[list[FrontierRow]]:
-        return self.call(self.store.claim, limit)
+    def claim(self, limit: int) -> asyncio.Future[tuple[list[FrontierRow], int]]:
+        """Claim due rows ahead of the queued writes; also says how many writes were done
+        by then (URLs those still to come enqueue are for the next claim)."""
+
+        def claim() -> tuple[list[FrontierRow], int]:
+            return self.store.claim(limit), self.completed
+
+        return self.call(claim, urgent=True)
 
     def backlog(self) -> int:
         return len(self._writes)
+
+    def newest(self) -> asyncio.Future[SaveOutcome | None]:
+        return self._writes[-1][1]
 
     def written(self) -> list[tuple[PageWrite, SaveOutcome | None]]:
         """The writes finished since the last call, oldest first; re-raises a failure."""
@@ -116,7 +163,7 @@ class StoreWriter:
         """Wait for the thread to finish what it was given; the store is the caller's again."""
         if not self._closed:
             self._closed = True
-            self._executor.shutdown(wait=True)
+            self._thread.shutdown()
             if self._reader is not None:
                 self._reader.close()
 
@@ -124,7 +171,7 @@ class StoreWriter:
     def get_host(self, host: str) -> dict[str, Any] | None:
         if self._reader is not None:
             return self._reader.get_host(host)
-        return self._executor.submit(self.store.get_host, host).result()
+        return self._thread.submit(self.store.get_host, host, urgent=True).result()
 
     def save_host(self, host: str, **values: Any) -> None:
         self._side.append(self.call(lambda: self.store.save_host(host, **values)))
@@ -146,6 +193,7 @@ class StoreWriter:
             outcome = self._save(item)
         if store.commit_due():
             self.checkpoint()
+        self.completed += 1
         return outcome
 
     def checkpoint(self) -> None:

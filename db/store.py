@@ -15,6 +15,8 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -196,31 +198,41 @@ ON CONFLICT(url) DO UPDATE SET
     comments_hash = coalesce(excluded.comments_hash, pages.comments_hash)
 """
 
-_UPSERT_COMMENT = """
+_UPSERT_COMMENTS = (
+    """
 INSERT INTO comments (id, post_url, comment_id, kind, author, author_url, published, text,
     source_url, source_title, verified, found_on, first_seen)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)
+VALUES """,
+    """
 ON CONFLICT(id) DO UPDATE SET
     kind = excluded.kind, author = excluded.author, author_url = excluded.author_url,
     published = excluded.published, text = excluded.text, source_url = excluded.source_url,
     source_title = excluded.source_title, found_on = excluded.found_on
-"""
+""",
+)
 
-_INSERT_LINK = """
-INSERT OR IGNORE INTO links (src, dst, kind, found_on, anchor, rel, same_blog, first_seen)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-"""
+_INSERT_LINKS = (
+    "INSERT OR IGNORE INTO links (src, dst, kind, found_on, anchor, rel, same_blog, first_seen)"
+    " VALUES ",
+    "",
+)
+# Rows per multi-row INSERT: a page's links go in a few statements, not one call into
+# SQLite per row (each call hands the GIL over and back, which costs a waiting thread).
+ROWS_PER_INSERT = 50
 
-_ENQUEUE = """
+_ENQUEUE = (
+    """
 INSERT INTO frontier (url, depth, found_on, kind, state, reason, attempts, host, post_url,
     added_at)
-VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?)
+VALUES """,
+    """
 ON CONFLICT(url) DO UPDATE SET
     depth = excluded.depth, found_on = excluded.found_on, kind = excluded.kind,
     state = excluded.state, reason = excluded.reason, post_url = excluded.post_url
 WHERE excluded.state = 'queued' AND frontier.state = 'skipped'
     AND frontier.reason = 'depth' AND excluded.depth < frontier.depth
-"""
+""",
+)
 
 # Interleave hosts: the first queued URL of every host before the second of any, so one
 # big blog cannot monopolise the workers while its politeness delay makes them wait.
@@ -237,6 +249,20 @@ LEFT JOIN pages p ON p.url = f.url
 ORDER BY f.rank, f.depth
 LIMIT ?
 """
+
+
+@lru_cache(maxsize=256)
+def _insert_many(statement: tuple[str, str], rows: int, columns: int) -> str:
+    """The statement's head, ``rows`` groups of ``columns`` placeholders, its tail."""
+    group = "(" + ", ".join("?" * columns) + ")"
+    return statement[0] + ", ".join([group] * rows) + statement[1]
+
+
+def _insert_rows(conn: sqlite3.Connection, statement: tuple[str, str], rows: list[tuple]) -> None:
+    """Run a multi-row INSERT over ``rows`` (all of one length), in chunks."""
+    for start in range(0, len(rows), ROWS_PER_INSERT):
+        chunk = rows[start : start + ROWS_PER_INSERT]
+        conn.execute(_insert_many(statement, len(chunk), len(chunk[0])), list(chain(*chunk)))
 
 
 class Store:
@@ -337,13 +363,12 @@ class Store:
         """Add URLs to the frontier; a URL already known keeps its state. Returns new rows."""
         now = iso()
         before = self.conn.total_changes
-        self.conn.executemany(
-            _ENQUEUE,
-            [
-                (e.url, e.depth, e.found_on, e.kind, e.state, e.reason, e.host, e.post_url, now)
-                for e in entries
-            ],
-        )
+        rows = [
+            (e.url, e.depth, e.found_on, e.kind, e.state, e.reason, 0, e.host, e.post_url, now)
+            for e in entries
+        ]
+        if rows:
+            _insert_rows(self.conn, _ENQUEUE, rows)
         return self.conn.total_changes - before
 
     def claim(self, limit: int) -> list[FrontierRow]:
@@ -470,26 +495,12 @@ class Store:
             r[0]
             for r in self.conn.execute(f"SELECT id FROM comments WHERE id IN ({placeholders})", ids)
         }
-        self.conn.executemany(
-            _UPSERT_COMMENT,
-            [
-                (
-                    c.id,
-                    c.post_url,
-                    c.comment_id,
-                    c.kind,
-                    c.author,
-                    c.author_url,
-                    c.published,
-                    c.text,
-                    c.source_url,
-                    c.source_title,
-                    found_on,
-                    now,
-                )
-                for c in comments
-            ],
-        )
+        rows = [
+            (c.id, c.post_url, c.comment_id, c.kind, c.author, c.author_url, c.published,
+             c.text, c.source_url, c.source_title, None, found_on, now)
+            for c in comments
+        ]  # fmt: skip
+        _insert_rows(self.conn, _UPSERT_COMMENTS, rows)
         return len(set(ids) - known)
 
     def _drop_stale_links(self, found_on: str, links: Sequence[LinkRecord]) -> None:
@@ -505,11 +516,9 @@ class Store:
             return 0
         now = iso()
         before = self.conn.total_changes
-        self.conn.executemany(
-            _INSERT_LINK,
-            [
-                (lk.src, lk.dst, lk.kind, lk.found_on, lk.anchor, lk.rel, int(lk.same_blog), now)
-                for lk in links
-            ],
-        )
+        values = [
+            (lk.src, lk.dst, lk.kind, lk.found_on, lk.anchor, lk.rel, int(lk.same_blog), now)
+            for lk in links
+        ]
+        _insert_rows(self.conn, _INSERT_LINKS, values)
         return self.conn.total_changes - before

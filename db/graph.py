@@ -361,21 +361,25 @@ def _select_pingbacks(
         "INSERT INTO temp._pc_ping SELECT id, source_url FROM comments"
         f" WHERE kind IN {_PING_KINDS_SQL} AND source_url IS NOT NULL"
     )
+    # One indexed lookup per way of being wanted, joined by UNION (an OR of them would
+    # scan every comment: this runs after every batch of pages).
     wanted = []
     if source_urls is not None:
         _temp_url_table(db, "_pc_sources_asked", source_urls)
         # The caller may name the URL it requested while the comment names where it redirected.
         wanted += [
-            "source_url IN (SELECT url FROM temp._pc_sources_asked)",
-            "source_url IN (SELECT p.final_url FROM pages p"
+            "SELECT id FROM comments WHERE source_url IN (SELECT url FROM temp._pc_sources_asked)",
+            "SELECT id FROM comments WHERE source_url IN (SELECT p.final_url FROM pages p"
             " WHERE p.url IN (SELECT url FROM temp._pc_sources_asked))",
         ]
     if post_urls is not None:
         _temp_url_table(db, "_pc_posts_asked", post_urls)
-        wanted.append("post_url IN (SELECT url FROM temp._pc_posts_asked)")
+        wanted.append(
+            "SELECT id FROM comments WHERE post_url IN (SELECT url FROM temp._pc_posts_asked)"
+        )
     if unknown_only:
-        wanted.append("verified IS NULL")
-    db.execute(base + (f" AND ({' OR '.join(wanted)})" if wanted else ""))
+        wanted.append("SELECT id FROM comments WHERE verified IS NULL")
+    db.execute(base + (f" AND id IN ({' UNION '.join(wanted)})" if wanted else ""))
     db.execute("DROP TABLE IF EXISTS temp._pc_sources_asked")
     db.execute("DROP TABLE IF EXISTS temp._pc_posts_asked")
 

@@ -1,17 +1,15 @@
 """Step 6 of the data flow, from the crawler's side: the database thread.
 
-SQLite does its work with the GIL released, so every store call of a run goes to one
-thread of its own while the event loop keeps fetching. A page's write then no longer
-holds up a request waiting for its host's turn (pacing is kept to milliseconds), and on
-two cores the writes overlap the fetching. One thread, one connection, first in, first
-out — but a claim, the loop waiting for work, goes first and says how many writes it
-saw — and a page with its comments,
-links and frontier changes is written in one go, in the store's open batch. Each batch
-ends with the verdicts on the pingbacks its pages settle (see :meth:`checkpoint`).
+During a run every store call goes to one thread of its own, so that a page's write
+never holds up a request whose host's turn has come (pacing is kept to milliseconds;
+SQLite works with the GIL released). One thread, one connection, first in first out,
+except that a claim — the loop is waiting for work — goes ahead of the queued writes and
+says how many writes were done by then. A page with its comments, links and frontier
+changes is written in one go, in the store's open batch; each batch ends with the
+verdicts on the pingbacks its pages settle (:meth:`StoreWriter.checkpoint`).
 
-The engine prepares a :class:`PageWrite` on the loop (extraction is done there) and
-hands it over; it keeps only a few writes in hand (each holds a page body) and waits
-for the oldest when there are more.
+The engine extracts a page on the loop, hands a :class:`PageWrite` over and keeps at most
+``WRITES_IN_HAND`` of them unfinished (each holds a page body).
 """
 
 from __future__ import annotations

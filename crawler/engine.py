@@ -59,7 +59,9 @@ TRANSIENT_ERRORS = (
 MAX_ATTEMPTS = 3
 CLAIM_EVERY = 0.25  # seconds between claims made only to find work for idle hosts
 CLAIM_SOON = 0.02  # ... or this, when a fetched page just gave such a host new work
-WRITES_IN_HAND = 128  # pages handed to the database thread and not yet written (bodies)
+# Pages handed to the database thread and not yet written hold their text: at most this
+# many, and this many characters in all (a few 5 MB pages must not pile up).
+WRITES_IN_HAND, TEXT_IN_HAND = 128, 32_000_000
 LAUNCH_LEAD = 0.05  # seconds before its host's turn that a fetch may start
 
 
@@ -261,8 +263,8 @@ class Engine:
         for task in done:
             if task in self._running:
                 self._finish(task, writer)  # type: ignore[arg-type]
-        if writer.backlog() > WRITES_IN_HAND:
-            await writer.settle(WRITES_IN_HAND)
+        if writer.backlog() > WRITES_IN_HAND or writer.text_in_hand > TEXT_IN_HAND:
+            await writer.settle(min(WRITES_IN_HAND, writer.backlog() // 2))
             self._report(writer)
 
     async def _drain(self, writer: StoreWriter, grace: float) -> None:

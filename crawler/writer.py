@@ -105,6 +105,7 @@ class StoreWriter:
         self.recrawl_after = recrawl_after
         self.submitted = 0  # writes handed over so far
         self.completed = 0  # ... and written (counted on the database thread)
+        self.text_in_hand = 0  # characters of page text in the writes not yet reported
         self._thread = _DatabaseThread()
         self._writes: deque[tuple[PageWrite, asyncio.Future[SaveOutcome | None]]] = deque()
         self._side: list[asyncio.Future[Any]] = []
@@ -122,6 +123,7 @@ class StoreWriter:
 
     def write(self, item: PageWrite) -> None:
         self.submitted += 1
+        self.text_in_hand += len(item.result.text or "")
         self._writes.append((item, self.call(self._write, item)))
 
     def claim(self, limit: int) -> asyncio.Future[tuple[list[FrontierRow], int]]:
@@ -144,6 +146,7 @@ class StoreWriter:
         out = []
         while self._writes and self._writes[0][1].done():
             item, future = self._writes.popleft()
+            self.text_in_hand -= len(item.result.text or "")
             out.append((item, future.result()))
         return out
 

@@ -19,6 +19,8 @@ Errors: ``timeout``, ``connection_error``, ``connection_reset``, ``proxy_error``
 ``robots_unavailable`` (with skip_reason ``robots``: the host's robots.txt could not be read,
 ask again later), ``host_paused`` (the host is paused after repeated 429/503 or refused
 connections, or asked for a Retry-After longer than we wait inline: ask again later).
+``private`` (the connection found the host name resolving to private addresses only, though
+the check before the request did not: DNS rebinding).
 Skip reasons: ``scheme``, ``private``, ``robots``, ``crawl_delay``.
 """
 
@@ -201,7 +203,7 @@ class Fetcher:
         """The one HTTP client of the run: redirects are ours, the proxy takes everything."""
         concurrency = self._polite.concurrency
         if transport is None:
-            transport = build_transport(self._http.proxy)
+            transport = build_transport(self._http.proxy, self.config.safety.allow_private)
         return httpx.AsyncClient(
             transport=transport,
             follow_redirects=False,

@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from typing import Any
 
 import pytest
+from aiohttp.resolver import ThreadedResolver
 from hypothesis import given
 from hypothesis import strategies as st
 from siteserver import SiteServer
@@ -15,6 +17,7 @@ from siteserver import SiteServer
 from crawler import safety
 from crawler.config import Config
 from crawler.fetch import Fetcher, FetchResult
+from crawler.transport import PrivateAddressError, PublicResolver
 
 PRIVATE_URLS = [
     "http://127.0.0.1/",
@@ -131,4 +134,52 @@ def test_a_name_resolving_to_a_private_address_is_refused(site: SiteServer) -> N
             return await fetcher.fetch(url)
 
     assert asyncio.run(go()).skip_reason == "private"
+    assert site.hits() == []
+
+
+# -- DNS rebinding: the addresses connected to are checked too ------------------------------
+
+
+def _answer(host: str, port: int, address: str) -> list[dict[str, Any]]:
+    return [
+        {"hostname": host, "host": address, "port": port, "family": socket.AF_INET,
+         "proto": 0, "flags": 0}
+    ]  # fmt: skip
+
+
+def test_public_resolver_keeps_public_answers_and_refuses_private_ones(monkeypatch) -> None:
+    answers = {"news.example": "93.184.216.34", "rebind.example": "127.0.0.1"}
+
+    async def resolve(self, host, port=0, family=socket.AF_INET):
+        return _answer(host, port, answers[host])
+
+    monkeypatch.setattr(ThreadedResolver, "resolve", resolve)
+
+    async def ask(host: str) -> list[dict[str, Any]]:
+        return await PublicResolver().resolve(host, 80)
+
+    assert asyncio.run(ask("news.example"))[0]["host"] == "93.184.216.34"
+    with pytest.raises(PrivateAddressError):
+        asyncio.run(ask("rebind.example"))
+
+
+def test_a_name_that_rebinds_to_a_private_address_is_not_connected_to(monkeypatch, site) -> None:
+    # The check before the request saw a public address; the connection resolves again and
+    # is told 127.0.0.1, where the test server listens.
+    async def rebinding(self, host, port=0, family=socket.AF_INET):
+        return _answer(host, port, "127.0.0.1")
+
+    monkeypatch.setattr(ThreadedResolver, "resolve", rebinding)
+    site.add_page("/", "<title>internal</title>")
+    config = Config().with_overrides(
+        http={"retries": 0, "timeout": 5.0}, politeness={"obey_robots": False}
+    )
+
+    async def fetch() -> FetchResult:
+        async with Fetcher(config, check_dns=False) as fetcher:
+            return await fetcher.fetch(f"http://rebind.example:{site.port}/")
+
+    result = asyncio.run(fetch())
+    assert result.error == "private"
+    assert result.status is None
     assert site.hits() == []

@@ -397,12 +397,13 @@ def link_records(url: str, owner: str, extraction: Extraction | None) -> list[Li
     if extraction is None:
         return []
     records = []
+    owner_blog = blog_of(owner)  # one end of every edge is the owner
     for link in extraction.links:
+        if link.dst == owner:
+            continue
         # A pingback on post T from source S means "S links to T".
         src, dst = (link.dst, owner) if link.kind in PING_KINDS else (owner, link.dst)
-        if src == dst:
-            continue
-        same = blog_of(src) == blog_of(dst)
+        same = blog_of(link.dst) == owner_blog
         records.append(LinkRecord(src, dst, link.kind, url, link.anchor, link.rel, same))
     return records
 

@@ -412,7 +412,10 @@ class _Counters:
 def _quantiles(ordered: list[float]) -> dict[str, float] | None:
     if not ordered:
         return None
-    pick = lambda q: round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 4)  # noqa: E731
+
+    def pick(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 4)
+
     return {"p50": pick(0.5), "p90": pick(0.9), "p99": pick(0.99), "max": round(ordered[-1], 4)}
 
 

@@ -120,7 +120,6 @@ class Engine:
         self._last_claim = 0.0
         self._starving = False
         self._claim: asyncio.Future[tuple[list[FrontierRow], int]] | None = None
-        self._dry_at: int | None = None  # writes handed over when a claim came back empty
         self._empty_at: int | None = None  # writes done when a claim came back empty
 
     async def run(self, seeds: Iterable[str] = ()) -> RunSummary:
@@ -176,8 +175,8 @@ class Engine:
             return False
         if self._budget_left() <= 0:
             return True
-        # Nothing left only when a claim made after the last write came back empty.
-        return not self._pending and self._claim is None and self._dry_at == writer.submitted
+        # Nothing left only when a claim that saw every write handed over came back empty.
+        return not self._pending and self._claim is None and self._empty_at == writer.submitted
 
     def _budget_left(self) -> int:
         return self.config.crawl.max_pages - self.counters.fetched - len(self._running)
@@ -223,8 +222,6 @@ class Engine:
         ``concurrency`` have work here while the frontier may hold URLs of others."""
         if self._claim is not None or self._budget_left() <= 0:
             return
-        if self._dry_at == writer.submitted:
-            return  # the frontier had nothing due, and nothing was written since
         if self._empty_at == writer.completed:
             return  # nothing due at the last claim; wait for writes that may add some
         waiting = sum(len(q) for q in self._pending.values())
@@ -245,8 +242,6 @@ class Engine:
         (rows, written), self._claim = self._claim.result(), None
         for row in rows:
             self._pending[row.host].append(row)
-        dry = not rows and written == writer.submitted  # no write was still to come
-        self._dry_at = writer.submitted if dry else None
         self._empty_at = None if rows else written
 
     async def _wait_some(self, writer: StoreWriter, deadline: float | None) -> None:

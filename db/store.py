@@ -1,9 +1,10 @@
 """Step 6 of the data flow: every write the crawler makes, in batched transactions.
 
-The engine calls :class:`Store` with plain values (no HTTP objects cross into ``db/``).
-Writes use raw SQL on one connection and are committed by :meth:`Store.commit_if_due`
-about every half second, so a ``kill -9`` loses at most that much work and never
-leaves a half-written page: a page, its body, comments and links go in together.
+The crawler calls :class:`Store` with plain values (no HTTP objects cross into ``db/``),
+from its database thread (``crawler/writer.py``). Writes use raw SQL on one connection
+and are committed about every half second (:meth:`Store.commit_due`), so a ``kill -9``
+loses at most that much work and never leaves a half-written page: a page, its body,
+comments and links go in together.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@
   per-page database path of the engine (save, enqueue the followed links, finish);
 * ``http`` (``--http``): pages/s of bare HTTP clients fetching every post through the
   virtual web as a proxy with 64 requests in flight and at most 4 per host: httpx as
-  ``crawler.fetch`` configures it, aiohttp, and httpx over aiohttp
+  ``crawler.fetch.client`` configures it, aiohttp, and httpx over aiohttp
   (``httpx-aiohttp``, when installed). No parsing, no database: the ceiling of a client.
 
     python -m benchmarks.micro [--blogs 20] [--posts 50] [--seconds 3] [--http]
@@ -28,7 +28,7 @@ from selectolax.lexbor import LexborHTMLParser
 from benchmarks.virtual_web import VirtualWeb, VirtualWebServer
 from crawler.config import Config
 from crawler.engine import comment_records, comments_digest, link_records
-from crawler.extract import Extraction, extract
+from crawler.extract.page import Extraction, extract
 from crawler.frontier import plan_links
 from crawler.urls import blog_of, host_of
 from db.store import CommentRecord, FrontierEntry, LinkRecord, PageRecord, Store
@@ -183,7 +183,7 @@ async def _httpx_aiohttp_run(urls: list[str], proxy: str) -> int:
 
 def bench_http(web: VirtualWeb) -> list[tuple[str, float]]:
     clients: list[tuple[str, Callable[[list[str], str], Awaitable[int]]]] = [
-        ("httpx (httpcore pool, as crawler.fetch)", _httpx_run),
+        ("httpx (httpcore pool, as crawler.fetch.client)", _httpx_run),
     ]
     try:
         import aiohttp  # noqa: F401

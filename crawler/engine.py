@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 import httpx
 
 from crawler.config import Config
-from crawler.extract import Extraction, extract
-from crawler.fetch import Fetcher, FetchResult
+from crawler.extract.page import Extraction, extract
+from crawler.fetch.client import Fetcher, FetchResult
 from crawler.frontier import plan_links, seed_entries
 from crawler.runlock import RunLock
 from crawler.urls import blog_of, comment_page_post, host_of

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from crawler.config import Config
-from crawler.extract import Extraction
+from crawler.extract.page import Extraction
 from crawler.urls import host_of, normalize_url, trap_reason
 from db.store import FrontierEntry
 

@@ -24,7 +24,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from crawler.fetch import FetchResult
+from crawler.fetch.client import FetchResult
 from crawler.frontier import revisit_interval
 from db.graph import verify_pingbacks
 from db.store import (

@@ -12,9 +12,9 @@ import pytest
 import sqlite_utils
 from click.testing import CliRunner
 
-from crawler import demo_web as web
-from crawler.cli import cli
-from crawler.demo import serve_demo_web
+from crawler.cli.main import cli
+from crawler.demo import web
+from crawler.demo.run import serve_demo_web
 from crawler.runlock import RunLock
 
 COMMANDS = ["crawl", "export", "related", "stats", "extract", "demo"]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler.extract import Extraction, extract
+from crawler.extract.page import Extraction, extract
 from crawler.urls import normalize_url
 
 REPO = Path(__file__).resolve().parents[1]

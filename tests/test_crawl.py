@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from crawler import demo_web as web
-from crawler.demo import demo_config, serve_demo_web
+from crawler.demo import web
+from crawler.demo.run import demo_config, serve_demo_web
 from crawler.engine import crawl
 
 

@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from crawler.config import Config
-from crawler.decode import charset_from_meta, decode_html, python_codec
-from crawler.fetch import Fetcher
+from crawler.fetch.client import Fetcher
+from crawler.fetch.decode import charset_from_meta, decode_html, python_codec
 
 JA = "北朝鮮の核問題について"
 KO = "북한 핵 문제에 대하여"

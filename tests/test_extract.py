@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crawler.extract import Extraction, extract
-from crawler.extract_urls import Resolver, unwrap
+from crawler.extract.page import Extraction, extract
+from crawler.extract.resolve import Resolver, unwrap
 from crawler.urls import comment_page_post, normalize_url
 
 THEMES = Path(__file__).parent / "fixtures" / "themes"

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from crawler.config import Config
-from crawler.fetch import Fetcher, FetchResult, _retry_after, looks_like_html
+from crawler.fetch.client import Fetcher, FetchResult, _retry_after, looks_like_html
 
 Handler = Callable[[httpx.Request], httpx.Response]
 HTML = {"content-type": "text/html"}

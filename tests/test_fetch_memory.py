@@ -22,7 +22,7 @@ import asyncio, json, sys
 sys.path.insert(0, {tests!r})
 from siteserver import SiteServer
 from crawler.config import Config
-from crawler.fetch import Fetcher
+from crawler.fetch.client import Fetcher
 
 def peak_mib():
     with open("/proc/self/status") as status:

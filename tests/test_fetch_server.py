@@ -10,7 +10,7 @@ import pytest
 from siteserver import SiteProcess, SiteServer
 
 from crawler.config import Config
-from crawler.fetch import Fetcher, FetchResult
+from crawler.fetch.client import Fetcher, FetchResult
 
 SLACK = 0.005  # clock granularity between the client's start and the server's timestamp
 

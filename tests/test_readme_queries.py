@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from sqlite_utils.cli import cli as sqlite_utils_cli
 
-from crawler.demo import run_demo
+from crawler.demo.run import run_demo
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 QUERIES = [line for line in README.splitlines() if line.startswith("sqlite-utils query ")]

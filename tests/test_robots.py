@@ -9,8 +9,8 @@ from typing import Any
 from siteserver import SiteServer
 
 from crawler.config import Config
-from crawler.fetch import Fetcher, FetchResult
-from crawler.robots import RobotsRules, robots_url
+from crawler.fetch.client import Fetcher, FetchResult
+from crawler.fetch.robots import RobotsRules, robots_url
 
 TOKEN = "pingcrawl"
 RULES = """

@@ -14,10 +14,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from siteserver import SiteServer
 
-from crawler import safety
 from crawler.config import Config
-from crawler.fetch import Fetcher, FetchResult
-from crawler.transport import PrivateAddressError, PublicResolver
+from crawler.fetch import safety
+from crawler.fetch.client import Fetcher, FetchResult
+from crawler.fetch.transport import PrivateAddressError, PublicResolver
 
 PRIVATE_URLS = [
     "http://127.0.0.1/",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from crawler.slots import Slots
+from crawler.fetch.slots import Slots
 
 SLACK = 0.005
 

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from crawler.fetch import FetchResult
+from crawler.fetch.client import FetchResult
 from crawler.writer import PageWrite, StoreWriter, _DatabaseThread
 from db.store import FrontierEntry, FrontierRow, PageRecord, Store
 

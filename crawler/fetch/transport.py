@@ -18,7 +18,7 @@ from aiohttp.abc import ResolveResult
 from aiohttp.resolver import ThreadedResolver
 from httpx_aiohttp import AiohttpTransport
 
-from crawler.safety import ip_of_host, is_forbidden_ip
+from crawler.fetch.safety import ip_of_host, is_forbidden_ip
 
 KEEPALIVE_SECONDS = 15.0
 

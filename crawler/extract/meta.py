@@ -1,4 +1,4 @@
-"""Page metadata (architecture step 5, helper of ``crawler.extract``): canonical URL,
+"""Page metadata (architecture step 5, helper of ``crawler.extract.page``): canonical URL,
 title, date, author, blog name, whether the page is a single post, and the discovery
 endpoints (pingback, Webmention, feeds) from headers, ``<link>`` and ``<a>`` elements."""
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from crawler.extract_urls import Resolver
+from crawler.extract.resolve import Resolver
 from crawler.urls import normalize_url
 
 Skip = Callable[[LexborNode], bool] | None

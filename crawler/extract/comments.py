@@ -1,4 +1,4 @@
-"""The comment list of a post (architecture step 5, helper of ``crawler.extract``).
+"""The comment list of a post (architecture step 5, helper of ``crawler.extract.page``).
 
 WordPress and its relatives render comments, pingbacks and trackbacks in a handful of
 markup families: the classic walker (``li.comment > div.comment-body``), the HTML5 walker

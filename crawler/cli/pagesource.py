@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 
 from crawler.config import Config
-from crawler.decode import decode_html
+from crawler.fetch.decode import decode_html
 from crawler.urls import normalize_url
 
 
@@ -28,7 +28,7 @@ def read_source(
 
 
 async def _fetch(url: str, config: Config) -> tuple[str, str, dict[str, str]]:
-    from crawler.fetch import Fetcher
+    from crawler.fetch.client import Fetcher
 
     normal = normalize_url(url)
     if normal is None:

@@ -1,7 +1,7 @@
 """The bundled sample web for ``pingcrawl demo``: three small WordPress-like blogs that
 cite each other, comment lists mixing comments, spam and pingbacks/trackbacks (one of
 them from a spam page that does not link back), a second comment page, and the
-external sources the posts cite. Served by :mod:`crawler.demo` on 127.0.0.1.
+external sources the posts cite. Served by :mod:`crawler.demo.run` on 127.0.0.1.
 
 Pages are built from plain data here rather than shipped as files, so the links
 between them stay consistent by construction.

@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from crawler.config import Config
-from crawler.demo_web import SEEDS, build_site
+from crawler.demo.web import SEEDS, build_site
 from crawler.engine import RunSummary, crawl
 
 

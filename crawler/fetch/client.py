@@ -41,11 +41,11 @@ from aiohttp import ClientError
 from tenacity import AsyncRetrying, retry_if_result, stop_after_attempt, stop_any
 from tenacity.wait import wait_exponential, wait_random
 
-from crawler import safety
 from crawler.config import Config
-from crawler.decode import decode_html
-from crawler.inflate import Decoder, DecodingError, Identity, accept_encoding, decoder_for
-from crawler.robots import (
+from crawler.fetch import safety
+from crawler.fetch.decode import decode_html
+from crawler.fetch.inflate import Decoder, DecodingError, Identity, accept_encoding, decoder_for
+from crawler.fetch.robots import (
     MAX_ROBOTS_BYTES,
     MAX_ROBOTS_REDIRECTS,
     ROBOTS_TTL,
@@ -54,8 +54,8 @@ from crawler.robots import (
     decode_robots,
     robots_url,
 )
-from crawler.slots import Slots
-from crawler.transport import build_transport, classify_aiohttp_error
+from crawler.fetch.slots import Slots
+from crawler.fetch.transport import build_transport, classify_aiohttp_error
 from crawler.urls import host_of, normalize_url
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})

@@ -117,9 +117,9 @@ def crawl(
 
     Example: pingcrawl crawl --max-pages 200 https://blog.example/2024/05/post/
     """
+    from crawler.cli.progress import NORMAL, QUIET, VERBOSE, LogReporter, ProgressReporter
     from crawler.engine import crawl_async
     from crawler.frontier import seed_entries
-    from crawler.report import NORMAL, QUIET, VERBOSE, LogReporter, ProgressReporter
 
     overrides = {"max_pages": max_pages, "max_depth": max_depth}
     config = _override(config, {k: v for k, v in overrides.items() if v is not None})
@@ -249,7 +249,7 @@ def stats(config: Config, as_json: bool) -> None:
 
     Example: pingcrawl stats --db pingcrawl.db
     """
-    from crawler.stats_view import print_stats
+    from crawler.cli.stats_view import print_stats
     from db.graph import stats as compute_stats
 
     data = compute_stats(_open_existing(config))
@@ -267,8 +267,8 @@ def extract(source: str, base_url: str | None) -> None:
 
     Example: pingcrawl extract saved-post.html --url https://blog.example/2024/05/post/
     """
-    from crawler.extract import extract as run_extract
-    from crawler.pagesource import read_source
+    from crawler.cli.pagesource import read_source
+    from crawler.extract.page import extract as run_extract
 
     try:
         html, url, headers = read_source(source, base_url)
@@ -286,7 +286,7 @@ def demo(db_path: str, keep: bool) -> None:
 
     Example: pingcrawl demo && sqlite-utils tables demo.db --counts
     """
-    from crawler.demo import run_demo
+    from crawler.demo.run import run_demo
 
     try:
         run_demo(Path(db_path), fresh=not keep, echo=click.echo)

@@ -5,7 +5,7 @@
 
 * what the page is: canonical URL, title, whether it is a single blog post, date, author,
   blog name, main text for full-text search;
-* the comment list (``crawler.extract_comments``): comments, pingbacks, trackbacks;
+* the comment list (``crawler.extract.comments``): comments, pingbacks, trackbacks;
 * every link with the *kind* SPEC section 6 gives it, decided by where it sits: entry
   content → ``citation``; comment list → ``pingback``/``trackback``/``comment``; all the
   template chrome → ``nav``;
@@ -19,9 +19,9 @@ from dataclasses import asdict, dataclass, field
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from crawler import extract_comments as ec
-from crawler.extract_meta import read_meta
-from crawler.extract_urls import Resolver
+from crawler.extract import comments as ec
+from crawler.extract.meta import read_meta
+from crawler.extract.resolve import Resolver
 from crawler.urls import comment_page_post
 
 # Containers of the post body, most specific first; the first one that matches wins.

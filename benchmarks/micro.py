@@ -30,8 +30,9 @@ from crawler.config import Config
 from crawler.engine import comment_records, comments_digest, link_records
 from crawler.extract.page import Extraction, extract
 from crawler.frontier import plan_links
+from crawler.records import CommentRecord, FrontierEntry, LinkRecord, PageRecord
 from crawler.urls import blog_of, host_of
-from db.store import CommentRecord, FrontierEntry, LinkRecord, PageRecord, Store
+from db.store import Store
 
 HTML_HEADERS = {"content-type": "text/html; charset=UTF-8"}
 

@@ -26,19 +26,19 @@ from crawler.config import Config
 from crawler.extract.page import Extraction, extract
 from crawler.fetch.client import Fetcher, FetchResult
 from crawler.frontier import plan_links, seed_entries
-from crawler.runlock import RunLock
-from crawler.urls import blog_of, comment_page_post, host_of
-from crawler.writer import PageWrite, StoreWriter
-from db.graph import verify_pingbacks
-from db.store import (
+from crawler.records import (
     CommentRecord,
     FrontierRow,
     LinkRecord,
     PageRecord,
     RunCounters,
     SaveOutcome,
-    Store,
 )
+from crawler.runlock import RunLock
+from crawler.urls import blog_of, comment_page_post, host_of
+from crawler.writer import PageWrite, StoreWriter
+from db.graph import verify_pingbacks
+from db.store import Store
 
 PING_KINDS = frozenset({"pingback", "trackback"})
 # Not the URL's fault: the host is paused or its robots.txt unreadable; ask again later.

@@ -13,8 +13,8 @@ from collections.abc import Iterable
 
 from crawler.config import Config
 from crawler.extract.page import Extraction
+from crawler.records import FrontierEntry
 from crawler.urls import host_of, normalize_url, trap_reason
-from db.store import FrontierEntry
 
 COMMENT_PAGE_KIND = "comment_page"
 

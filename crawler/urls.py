@@ -118,9 +118,11 @@ def normalize_url(url: str, base: str | None = None) -> str | None:
 
 
 def host_of(url: str) -> str:
-    """The host (with port if not default) of a normalised URL."""
+    """The host (with port if not default) of a normalised URL: the one definition, used
+    by the crawler and by the database's ``pingcrawl_host()`` SQL function alike."""
     # Normalised URLs are always "scheme://netloc/…": no urlsplit needed on the hot path.
-    return url.split("/", 3)[2]
+    netloc = url.split("/", 3)[2]
+    return netloc.split("?", 1)[0].split("#", 1)[0].lower()
 
 
 def blog_of(url: str) -> str:
@@ -131,11 +133,6 @@ def blog_of(url: str) -> str:
 
 def same_blog(a: str, b: str) -> bool:
     return blog_of(a) == blog_of(b)
-
-
-def origin_of(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 def comment_page_post(url: str) -> str | None:

@@ -26,8 +26,7 @@ from typing import Any, Literal, TypeVar
 
 from crawler.fetch.client import FetchResult
 from crawler.frontier import revisit_interval
-from db.graph import verify_pingbacks
-from db.store import (
+from crawler.records import (
     CommentRecord,
     FrontierEntry,
     FrontierRow,
@@ -35,9 +34,10 @@ from db.store import (
     PageRecord,
     PageState,
     SaveOutcome,
-    Store,
     iso_in,
 )
+from db.graph import verify_pingbacks
+from db.store import Store
 
 T = TypeVar("T")
 

@@ -17,6 +17,9 @@ from urllib.parse import urlsplit
 
 import sqlite_utils
 
+from crawler.records import iso
+from crawler.urls import blog_of, host_of
+
 # Link kinds that relate posts (SPEC section 6); nav and comment links never do.
 GRAPH_KINDS = ("pingback", "trackback", "citation")
 PING_KINDS = ("pingback", "trackback")
@@ -42,34 +45,18 @@ class NotFound(LookupError):
     """The URL asked about is not a page in the database."""
 
 
-def host_of(url: str | None) -> str | None:
-    """The host (and port) of a normalised URL (``scheme://host[:port]/…``).
-
-    String slicing rather than ``urlsplit``: exports call this once per node.
-    """
-    if not url:
-        return None
-    _, sep, rest = url.partition("://")
-    if not sep:
-        return None
-    end = len(rest)
-    for stop in "/?#":
-        at = rest.find(stop)
-        if at != -1 and at < end:
-            end = at
-    return rest[:end].lower()
-
-
-def blog_of(url: str | None) -> str | None:
-    """The blog of a normalised URL: its host (and port) with a leading ``www.`` removed."""
-    host = host_of(url)
-    return host[4:] if host and host.startswith("www.") else host
-
-
 def register_functions(db: sqlite_utils.Database) -> None:
     """Make ``pingcrawl_blog(url)`` and ``pingcrawl_host(url)`` callable from SQL."""
-    db.register_function(blog_of, deterministic=True, replace=True, name="pingcrawl_blog")
-    db.register_function(host_of, deterministic=True, replace=True, name="pingcrawl_host")
+    db.register_function(_sql_blog, deterministic=True, replace=True, name="pingcrawl_blog")
+    db.register_function(_sql_host, deterministic=True, replace=True, name="pingcrawl_host")
+
+
+def _sql_host(url: str | None) -> str | None:
+    return host_of(url) if url and "://" in url else None
+
+
+def _sql_blog(url: str | None) -> str | None:
+    return blog_of(url) if url and "://" in url else None
 
 
 # --------------------------------------------------------------------------- related posts
@@ -480,7 +467,7 @@ WITH queued AS (
 ),
 paused AS (
   SELECT host, paused_until FROM hosts
-  WHERE paused_until IS NOT NULL AND paused_until > strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+  WHERE paused_until IS NOT NULL AND paused_until > ?
 )
 SELECT q.host, q.queued, q.next_attempt_at, p.paused_until
 FROM queued q LEFT JOIN paused p ON p.host = q.host
@@ -493,4 +480,4 @@ LIMIT ?
 
 
 def _hosts_waiting(db: sqlite_utils.Database, top: int) -> list[dict[str, Any]]:
-    return _rows(db, _HOSTS_WAITING_SQL, [top])
+    return _rows(db, _HOSTS_WAITING_SQL, [iso(), top])

@@ -14,8 +14,6 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from itertools import chain
 from pathlib import Path
@@ -23,150 +21,21 @@ from typing import Any
 
 import sqlite_utils
 
+from crawler.records import (
+    CommentRecord,
+    FrontierEntry,
+    FrontierRow,
+    LinkRecord,
+    PageRecord,
+    PageState,
+    RunCounters,
+    SaveOutcome,
+    iso,
+    iso_in,
+)
 from db.schema import open_database
 
 COMMIT_INTERVAL = 0.5  # seconds of work a hard kill may cost
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(moment: datetime | None = None) -> str:
-    """ISO 8601 UTC with seconds precision, the format of every stored time."""
-    return (moment or utcnow()).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def iso_in(seconds: float) -> str:
-    return iso(utcnow() + timedelta(seconds=seconds))
-
-
-@dataclass(frozen=True)
-class FrontierEntry:
-    """A URL the crawler wants (``state='queued'``) or refused (``state='skipped'``)."""
-
-    url: str
-    depth: int
-    host: str
-    found_on: str | None = None
-    kind: str = "seed"
-    post_url: str | None = None
-    state: str = "queued"
-    reason: str | None = None
-
-
-@dataclass(frozen=True)
-class FrontierRow:
-    url: str
-    depth: int
-    host: str
-    kind: str
-    found_on: str | None
-    post_url: str | None
-    attempts: int
-    etag: str | None = None
-    last_modified: str | None = None
-
-
-@dataclass
-class PageRecord:
-    """What the engine learned about one URL, in database terms."""
-
-    url: str
-    final_url: str
-    host: str
-    blog: str
-    depth: int
-    status: int | None
-    content_type: str | None
-    error: str | None
-    etag: str | None = None
-    last_modified: str | None = None
-    size: int = 0
-    html: str | None = None
-    title: str | None = None
-    is_post: bool = False
-    published: str | None = None
-    author: str | None = None
-    text: str | None = None
-    canonical: str | None = None
-    post_url: str | None = None
-    pingback_endpoint: str | None = None
-    webmention_endpoint: str | None = None
-    feeds: Sequence[str] = ()
-    next_fetch_at: str | None = None
-    recrawl_interval: float | None = None
-
-
-@dataclass(frozen=True)
-class CommentRecord:
-    post_url: str
-    kind: str
-    comment_id: str | None
-    author: str | None
-    author_url: str | None
-    published: str | None
-    text: str | None
-    source_url: str | None
-    source_title: str | None
-
-    @property
-    def id(self) -> str:
-        if self.comment_id:
-            return f"{self.post_url}#comment-{self.comment_id}"
-        basis = "\x1f".join(
-            [self.kind, self.source_url or "", self.author or "", (self.text or "")[:500]]
-        )
-        return f"{self.post_url}#h-{hashlib.sha1(basis.encode()).hexdigest()[:16]}"
-
-
-@dataclass(frozen=True)
-class LinkRecord:
-    src: str
-    dst: str
-    kind: str
-    found_on: str
-    anchor: str | None
-    rel: str | None
-    same_blog: bool
-
-
-@dataclass(frozen=True)
-class PageState:
-    exists: bool
-    comments_hash: str | None
-    recrawl_interval: float | None
-
-
-@dataclass
-class SaveOutcome:
-    new_page: bool
-    new_links: int
-    new_comments: int
-    comments_changed: bool
-
-
-@dataclass
-class RunCounters:
-    fetched: int = 0
-    failed: int = 0
-    skipped: int = 0
-    new_pages: int = 0
-    new_links: int = 0
-    new_comments: int = 0
-    not_modified: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def as_row(self) -> dict[str, int]:
-        return {
-            "fetched": self.fetched,
-            "failed": self.failed,
-            "skipped": self.skipped,
-            "new_pages": self.new_pages,
-            "new_links": self.new_links,
-            "new_comments": self.new_comments,
-            "not_modified": self.not_modified,
-        }
 
 
 _UPSERT_PAGE = """

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sqlite_utils
 
+from crawler.records import CommentRecord, FrontierEntry, LinkRecord, PageRecord, RunCounters
 from db.schema import SCHEMA_VERSION, open_database, schema_version
-from db.store import CommentRecord, FrontierEntry, LinkRecord, PageRecord, RunCounters, Store
+from db.store import Store
 
 
 def entry(url: str, depth: int = 0, **kw) -> FrontierEntry:

@@ -8,8 +8,9 @@ import threading
 import pytest
 
 from crawler.fetch.client import FetchResult
+from crawler.records import FrontierEntry, FrontierRow, PageRecord
 from crawler.writer import PageWrite, StoreWriter, _DatabaseThread
-from db.store import FrontierEntry, FrontierRow, PageRecord, Store
+from db.store import Store
 
 
 def test_urgent_calls_go_before_queued_ones() -> None:

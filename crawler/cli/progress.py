@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from crawler.engine import PageEvent, RunSummary
+from crawler.records import iso
 
 QUIET, NORMAL, VERBOSE = 0, 1, 2
 
@@ -49,10 +49,10 @@ class LogReporter:
 
     def emit(self, fields: dict[str, Any]) -> None:
         if self.fmt == "json":
-            line = json.dumps({"time": _now(), **fields}, ensure_ascii=False)
+            line = json.dumps({"time": iso(), **fields}, ensure_ascii=False)
         else:
             parts = [f"{k}={v}" for k, v in fields.items() if v is not None and k != "event"]
-            line = f"{_now()} {fields.get('event', 'log')} " + " ".join(parts)
+            line = f"{iso()} {fields.get('event', 'log')} " + " ".join(parts)
         print(line, file=self.stream, flush=True)
 
     def summary(self, summary: RunSummary) -> None:
@@ -102,7 +102,3 @@ class ProgressReporter:
 
     def summary(self, summary: RunSummary) -> None:
         self.console.print(summary.line())
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

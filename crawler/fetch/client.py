@@ -32,7 +32,7 @@ import random
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -56,6 +56,7 @@ from crawler.fetch.robots import (
 )
 from crawler.fetch.slots import Slots
 from crawler.fetch.transport import build_transport, classify_aiohttp_error
+from crawler.records import iso_at, parse_iso
 from crawler.urls import host_of, normalize_url
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
@@ -456,7 +457,7 @@ class Fetcher:
             return
         state.robots = RobotsRules.from_store(row, ttl=self._robots_ttl)
         state.pause_seconds = float(row.get("pause_seconds") or 0.0)
-        state.paused_until = _parse_iso(row.get("paused_until"))
+        state.paused_until = parse_iso(row.get("paused_until"))
         state.strikes = int(row.get("errors") or 0)
 
     def _paused(self, host: str) -> bool:
@@ -498,7 +499,7 @@ class Fetcher:
             state.strikes = 0
         self._save(
             host,
-            paused_until=_iso(state.paused_until),
+            paused_until=iso_at(state.paused_until),
             pause_seconds=state.pause_seconds,
             errors=state.strikes,
         )
@@ -508,7 +509,7 @@ class Fetcher:
         now = time.monotonic()
         if self._store is not None and now - state.last_saved >= _LAST_REQUEST_EVERY:
             state.last_saved = now
-            self._save(host, last_request_at=_iso(time.time()))
+            self._save(host, last_request_at=iso_at(time.time()))
 
     def _save(self, host: str, **values: Any) -> None:
         if self._store is not None:
@@ -646,19 +647,3 @@ def _conditional_headers(etag: str | None, last_modified: str | None) -> dict[st
     if last_modified:
         headers["If-Modified-Since"] = last_modified
     return headers
-
-
-def _iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
-
-
-def _parse_iso(value: Any) -> float:
-    if not value:
-        return 0.0
-    try:
-        parsed = datetime.fromisoformat(str(value))
-    except ValueError:
-        return 0.0
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from protego import Protego
+
+from crawler.records import iso_at, parse_iso
 
 ROBOTS_TTL = 24 * 3600.0
 UNREACHABLE_TTL = 3600.0
@@ -71,7 +72,7 @@ class RobotsRules:
         return {
             "robots_status": self.status,
             "robots_txt": self.text,
-            "robots_fetched_at": _iso(self.fetched_at),
+            "robots_fetched_at": iso_at(self.fetched_at),
             "crawl_delay": self.crawl_delay(token),
         }
 
@@ -80,8 +81,8 @@ class RobotsRules:
         """Rules read from a ``hosts`` row if still fresh; unreachable answers are re-asked."""
         if not row or row.get("robots_status") is None or not row.get("robots_fetched_at"):
             return None
+        fetched = parse_iso(row["robots_fetched_at"])
         try:
-            fetched = datetime.fromisoformat(str(row["robots_fetched_at"])).timestamp()
             rules = cls(int(row["robots_status"]), str(row.get("robots_txt") or ""), fetched)
         except (TypeError, ValueError):
             return None
@@ -100,7 +101,3 @@ def robots_url(url: str) -> str:
 def decode_robots(body: bytes) -> str:
     """robots.txt is UTF-8 (RFC 9309); a stray byte must not lose the whole file."""
     return body[:MAX_ROBOTS_BYTES].decode("utf-8", errors="replace").lstrip("\ufeff")
-
-
-def _iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")

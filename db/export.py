@@ -21,9 +21,6 @@ import sqlite_utils
 
 from db.graph import normalise_blog, register_functions, sort_kinds
 
-WHATS = ("links", "pingbacks", "citations", "related")
-FORMATS = ("csv", "tsv", "json", "jsonl", "graphml", "gexf", "dot")
-
 
 class ExportError(ValueError):
     """An unknown export kind or format."""
@@ -115,13 +112,7 @@ def _build_query(what: str, blog: str | None, kinds: list[str] | None) -> _Query
             )
         else:
             where.append(f"{kind} IN ({', '.join(names)})")
-    builders: dict[str, Callable[[list[str], dict[str, Any]], _Query]] = {
-        "links": _links_query,
-        "citations": _citations_query,
-        "pingbacks": _pingbacks_query,
-        "related": _related_query,
-    }
-    return builders[what](where, params)
+    return QUERIES[what](where, params)
 
 
 def export(
@@ -148,16 +139,7 @@ def export(
         raise ExportError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
     register_functions(db)
     query = _build_query(what, blog, kinds)
-    writers: dict[str, Callable[[sqlite_utils.Database, _Query, TextIO], int]] = {
-        "csv": _write_csv,
-        "tsv": _write_tsv,
-        "json": _write_json,
-        "jsonl": _write_jsonl,
-        "graphml": _write_graphml,
-        "gexf": _write_gexf,
-        "dot": _write_dot,
-    }
-    return writers[fmt](db, query, out)
+    return WRITERS[fmt](db, query, out)
 
 
 def _edges(db: sqlite_utils.Database, query: _Query) -> tuple[list[str], Iterator[tuple]]:
@@ -440,3 +422,24 @@ def _write_dot(db: sqlite_utils.Database, query: _Query, out: TextIO) -> int:
         count += 1
     out.write("}\n")
     return count
+
+
+# The registries: what can be exported and in which formats. The CLI's choices are built
+# from these keys, so a new export or format is one entry here.
+QUERIES: dict[str, Callable[[list[str], dict[str, Any]], _Query]] = {
+    "links": _links_query,
+    "pingbacks": _pingbacks_query,
+    "citations": _citations_query,
+    "related": _related_query,
+}
+WRITERS: dict[str, Callable[[sqlite_utils.Database, _Query, TextIO], int]] = {
+    "csv": _write_csv,
+    "tsv": _write_tsv,
+    "json": _write_json,
+    "jsonl": _write_jsonl,
+    "graphml": _write_graphml,
+    "gexf": _write_gexf,
+    "dot": _write_dot,
+}
+WHATS = tuple(QUERIES)
+FORMATS = tuple(WRITERS)

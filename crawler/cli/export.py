@@ -1,0 +1,45 @@
+"""Step 9 (CLI): ``pingcrawl export``, link lists for Gephi, Graphviz or a spreadsheet."""
+
+from __future__ import annotations
+
+import click
+
+from crawler.cli.common import common_options, open_existing
+from crawler.config import Config
+from db.export import FORMATS, WHATS
+from db.export import export as export_rows
+
+
+@click.command()
+@click.argument("kind", type=click.Choice(WHATS))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="csv",
+    show_default=True,
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="File [default: stdout].")
+@click.option("--blog", help="Only this blog (host without www.).")
+@click.option("--kind", "kinds", multiple=True, help="Only links of this kind (repeatable).")
+@common_options
+def export(
+    config: Config,
+    kind: str,
+    fmt: str,
+    output: str | None,
+    blog: str | None,
+    kinds: tuple[str, ...],
+) -> None:
+    """Export link lists for Gephi, Graphviz or a spreadsheet.
+
+    KIND is links, pingbacks, citations or related. Rows have source, target, kind.
+
+    Example: pingcrawl export related --format gexf -o related.gexf
+    """
+    db = open_existing(config)
+
+    with click.open_file(output or "-", "w", encoding="utf-8") as out:
+        count = export_rows(db, kind, fmt, out, blog=blog, kinds=list(kinds) or None)
+    if output:
+        click.echo(f"{count} rows written to {output}", err=True)

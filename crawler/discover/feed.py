@@ -12,8 +12,9 @@ answers 404 past the last). Comment feeds (WordPress ``/comments/feed/``, Blogge
 
 Hostile bodies: feedparser is handed a stream (given bytes or a str it may open them as a
 file name or URL), never fetches anything, and its expat parser has its own amplification
-limit; a DTD declaring entities is refused before it is parsed at all, and bodies are cut
-at :data:`MAX_FEED_BYTES` decoded.
+limit; a DTD declaring entities is refused before it is parsed at all, bodies are cut at
+:data:`MAX_FEED_BYTES` decoded, and a body that is not well-formed XML is read leniently
+only up to :data:`MAX_LENIENT_BYTES`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import feedparser  # type: ignore[import-untyped]
+from defusedxml import DefusedXmlException  # type: ignore[import-untyped]
+from defusedxml.ElementTree import XMLParser  # type: ignore[import-untyped]
 
 from crawler.discover.body import DecodingError, TooLarge, declares_entities, header, read_bounded
 from crawler.discover.records import (
@@ -43,6 +46,7 @@ from crawler.urls import blog_of, comment_page_post, normalize_url
 
 MAX_FEED_BYTES = 10 * 1024 * 1024
 MAX_FEED_ITEMS = 10_000
+MAX_LENIENT_BYTES = 512 * 1024  # a broken feed larger than this is refused (see _check_xml)
 MAX_FEED_PAGES = 1000
 # feedparser's notes on the declared type or encoding, not on the XML itself
 _HARMLESS = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
@@ -108,6 +112,9 @@ def _parse(body: bytes, url: str, headers: Mapping[str, str]) -> Any:
         return Failure(url, FailReason.MALFORMED, f"bad gzip: {exc}"[:200])
     if declares_entities(data):  # a gzipped body's prolog, now readable
         return Failure(url, FailReason.ENTITIES, "the DTD declares entities")
+    refused = _check_xml(data, url)
+    if refused is not None:
+        return refused
     # Without a Content-Type feedparser flags the feed as suspect; the XML declaration
     # then decides the encoding, as it does under application/xml.
     content_type = header(headers, "Content-Type") or "application/xml"
@@ -129,6 +136,33 @@ def _parse(body: bytes, url: str, headers: Mapping[str, str]) -> Any:
     return parsed
 
 
+class _Ignore:
+    """A parser target that keeps nothing: the pass only checks well-formedness."""
+
+    def start(self, tag: str, attrib: Mapping[str, str]) -> None: ...
+    def end(self, tag: str) -> None: ...
+    def data(self, text: str) -> None: ...
+    def close(self) -> None: ...
+
+
+def _check_xml(data: bytes, url: str) -> Failure | None:
+    """One cheap streaming pass (defusedxml, no tree). A well-formed feed goes on to
+    feedparser; a broken one only when small, because feedparser's lenient parser costs
+    about 35 bytes of memory and 4 µs per byte (9 MB of broken markup: 300 MB, 40 s)."""
+    parser = XMLParser(target=_Ignore())
+    try:
+        for start in range(0, len(data), 64 * 1024):
+            parser.feed(data[start : start + 64 * 1024])
+        parser.close()
+    except DefusedXmlException as exc:
+        return Failure(url, FailReason.ENTITIES, type(exc).__name__)
+    except (SyntaxError, ValueError, LookupError) as exc:
+        if len(data) > MAX_LENIENT_BYTES:
+            detail = f"not well-formed and over {MAX_LENIENT_BYTES} bytes: {exc}"
+            return Failure(url, FailReason.MALFORMED, detail.splitlines()[0][:200])
+    return None
+
+
 def _items(parsed: Any, url: str, post_of: Any) -> tuple[list[FeedItem], int]:
     items: list[FeedItem] = []
     dropped = 0
@@ -141,8 +175,9 @@ def _items(parsed: Any, url: str, post_of: Any) -> tuple[list[FeedItem], int]:
         if post is None:
             dropped += 1
             continue
-        published = struct_time_iso(entry.get("published_parsed"))
-        updated = struct_time_iso(entry.get("updated_parsed"))
+        # dict.get: feedparser's own get() maps a missing updated_parsed to published_parsed
+        published = struct_time_iso(dict.get(entry, "published_parsed"))
+        updated = struct_time_iso(dict.get(entry, "updated_parsed"))
         items.append(FeedItem(link, post, published, updated))
     dropped += max(0, len(parsed.entries) - MAX_FEED_ITEMS)
     return items, dropped

@@ -144,6 +144,7 @@ class BlogDiscovery:
         self.posts: dict[str, ListedUrl] = {}
         self.skipped: dict[str, ListedUrl] = {}
         self.found = Found()
+        self.comment_feed: Listing | None = None
         self.requests = 0
         self.max_requests = max_requests
         self._roots = deque(_candidates(home, advertised or Advertised(), robots_sitemaps))
@@ -180,6 +181,12 @@ class BlogDiscovery:
 
     def _take(self, step: Step, listing: Listing) -> None:
         self.found.listings.setdefault(step.kind, []).append(step.url)
+        if step.kind is ListingKind.COMMENT_FEED:
+            # Kept for the watch (its newest item is the first watermark), not merged:
+            # its times are comment times, not the posts' own.
+            self.comment_feed = listing
+            self._done.add(step.kind)
+            return
         for listed in listing.posts:
             if listed.url not in self.posts:
                 self.posts[listed.url] = listed
@@ -190,7 +197,7 @@ class BlogDiscovery:
         level = self._nesting.get(step.url, 0) + 1
         for follow in listing.follow:
             self._queue_follow(follow, level)
-        if step.kind is ListingKind.COMMENT_FEED or listing.posts:
+        if listing.posts:
             self._done.add(step.kind)
 
     def _queue_follow(self, step: Step, level: int) -> None:

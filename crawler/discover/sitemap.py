@@ -172,6 +172,8 @@ def _urlset_listing(url: str, target: _Target) -> Listing:
         if loc is None:
             notes.add(f"unusable <loc> {entry.loc!r:.80}")
             continue
+        if loc in posts or loc in skipped:
+            continue  # listed twice: the first entry counts
         modified = w3c_time(entry.lastmod)
         if blog_of(loc) != blog:
             skipped[loc] = ListedUrl(loc, UrlKind.OTHER, f"not on {blog}", modified)

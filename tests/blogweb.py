@@ -108,6 +108,7 @@ class Blog:
     rest: bool = False
     sitemap: str | None = None  # "core" | "yoast" | None
     feed_page_size: int = 10
+    front: list[str] = field(default_factory=list)  # the posts the front page links to
 
 
 class BlogWeb(SiteServer):
@@ -163,6 +164,7 @@ class BlogWeb(SiteServer):
                 self._ping(older, newer.url, newer.title, newer.date + timedelta(hours=2))
             if len(posts) >= 2:
                 posts[-1].cites.append(posts[0].url)  # the orphan: cites, is never linked
+                blog.front = [posts[-2].url]
             if posts:
                 posts[0].remarks.append(
                     Remark("Reader", "A first comment.", posts[0].date + timedelta(hours=1))
@@ -202,6 +204,21 @@ class BlogWeb(SiteServer):
                 if post.url == url:
                     return post
         raise KeyError(url)
+
+    def add_post(self, host: str, cites: list[str] | None = None) -> Post:
+        """A new post on blog ``host``, dated now: in its REST listing, sitemaps and feeds,
+        linked from nowhere."""
+        blog = self.blogs[host]
+        with self._lock:
+            date = datetime.now(UTC).replace(microsecond=0)
+            n = len(blog.posts) + 1
+            path = (
+                f"/{date:%Y/%m}/post-{n}.html" if host == BLOGGER else f"/{date:%Y/%m/%d}/post-{n}/"
+            )
+            post = Post(host, path, f"{blog.name} post {n}", date, list(cites or []))
+            post.number = self._number()
+            blog.posts.append(post)
+        return post
 
     def add_pingback(
         self, target: str, source: str, title: str = "A new post", kind: str = "pingback"
@@ -288,7 +305,7 @@ class BlogWeb(SiteServer):
 
     def _blogger_route(self, blog: Blog, path: str, query: dict[str, str]) -> Route | None:
         if path == "/feeds/posts/default":
-            return _route(_atom_posts(blog, query), _ATOM)
+            return _validated(_atom_posts(blog, query), _ATOM, _newest_post(blog))
         if path == "/feeds/comments/default":
             body = _atom_comments(self, blog)
             return _validated(body, _ATOM, self._last_comment(blog))
@@ -306,7 +323,7 @@ class BlogWeb(SiteServer):
         return "\n".join(lines) + "\n"
 
     def _front_links(self, blog: Blog) -> list[str]:
-        return [blog.posts[-2].url] if len(blog.posts) >= 2 else []
+        return blog.front
 
     def _front(self, blog: Blog) -> Route:
         links = "".join(
@@ -368,7 +385,7 @@ class BlogWeb(SiteServer):
         chunk = posts[(page - 1) * size : page * size]
         if not chunk and page > 1:
             return None  # WordPress: 404 past the last page
-        return _route(_rss_posts_xml(blog, chunk), _RSS)
+        return _validated(_rss_posts_xml(blog, chunk), _RSS, _newest_post(blog))
 
 
 # -- markup --------------------------------------------------------------------------------
@@ -391,6 +408,10 @@ def _validated(body: str, content_type: str, modified: datetime) -> Route:
     etag = '"' + hashlib.sha1(body.encode("utf-8")).hexdigest()[:16] + '"'
     headers = {"ETag": etag, "Last-Modified": format_datetime(modified, usegmt=True)}
     return _route(body, content_type, headers)
+
+
+def _newest_post(blog: Blog) -> datetime:
+    return max((p.date for p in blog.posts), default=_EPOCH)
 
 
 def _int(value: str | None, default: int) -> int:
@@ -515,7 +536,7 @@ def _blogger_post(blog: Blog, post: Post) -> str:
     head = f"<link rel='canonical' href='{post.url}'>"
     main = (
         f"<div class='post hentry'><h3 class='post-title entry-title'>{escape(post.title)}</h3>"
-        f"<abbr class='published' title='{post.date.isoformat()}'>{post.date:%B %d, %Y}</abbr>"
+        f"<time class='published' datetime='{post.date.isoformat()}'>{post.date:%B %d, %Y}</time>"
         f"<div class='post-body entry-content'><p>Post body.</p>{_citations(post)}</div></div>"
         f"<div class='comments' id='comments'><div class='comments-content'><ol>{remarks}</ol>"
         f"</div></div><div id='Blog1_backlinks-container'><h4>Links to this post:</h4>"

@@ -23,6 +23,7 @@ from crawler.discover import (
     comment_news,
     find_advertised,
     may_have_missed,
+    new_posts,
     parse_comment_feed,
     parse_listing,
     robots_sitemaps,
@@ -121,21 +122,17 @@ def test_yoast_index_skips_page_and_category_sitemaps(web: BlogWeb) -> None:
     assert "/page-sitemap.xml" not in asked and "/post-sitemap.xml" in asked
 
 
-def test_post_pages_extract_as_posts_with_their_pingbacks(web: BlogWeb) -> None:
+def test_post_pages_extract_as_posts_with_their_pingbacks_and_citations(web: BlogWeb) -> None:
     for host in BLOGS:
-        post = web.blogs[host].posts[0]
-        page = web.fetch(post.url)
-        got = extract(page.body.decode(), post.url)
-        assert got.is_post, post.url
-        sources = {c.source_url for c in got.comments if c.kind == "pingback"}
-        assert sources == {p.source for p in post.pings}, host
-        newest = web.blogs[host].posts[-1]
-        cited = {
-            link.dst
-            for link in extract(web.fetch(newest.url).body.decode(), newest.url).links
-            if link.kind == "citation"
-        }
-        assert post.url in cited  # the orphan cites the oldest post: a pair only listings reveal
+        for post in web.blogs[host].posts:
+            got = extract(web.fetch(post.url).body.decode(), post.url)
+            assert got.is_post, post.url
+            pings = {c.source_url for c in got.comments if c.kind == "pingback"}
+            assert pings == {p.source for p in post.pings}, post.url
+            cited = {link.dst for link in got.links if link.kind == "citation"}
+            assert cited == set(post.cites), post.url
+        # The orphan cites the oldest post: a pair that only the listings reveal.
+        assert web.blogs[host].posts[0].url in web.blogs[host].posts[-1].cites
 
 
 @pytest.mark.parametrize(
@@ -220,3 +217,80 @@ def test_robots_txt_names_the_sitemaps(web: BlogWeb) -> None:
     ) == ["http://yoast.test/sitemap_index.xml"]
     assert web.fetch(f"http://{FEED_ONLY}/sitemap.xml").status == 404
     assert web.fetch(f"http://{FEED_ONLY}/feed/?paged=99").status == 404
+
+
+def check(web: BlogWeb, steps: list, validators: dict[str, dict[str, str]]) -> dict[str, object]:
+    """One nightly check: a conditional GET of each watch step; what answered 200."""
+    changed: dict[str, object] = {}
+    for step in steps:
+        answer = web.fetch(step.url, validators.get(step.url, {}))
+        if answer.status == 200:
+            headers = dict(answer.getheaders())
+            validators[step.url] = _conditional(headers)
+            changed[step.url] = parse_listing(step, answer.body, step.url, headers)
+        else:
+            assert answer.status == 304, (step.url, answer.status)
+    return changed
+
+
+def _conditional(headers: dict[str, str]) -> dict[str, str]:
+    sent = {}
+    if headers.get("ETag"):
+        sent["If-None-Match"] = headers["ETag"]
+    if headers.get("Last-Modified"):
+        sent["If-Modified-Since"] = headers["Last-Modified"]
+    return sent
+
+
+@pytest.mark.parametrize("host", BLOGS)
+def test_nightly_check_costs_two_conditional_requests(host: str) -> None:
+    with BlogWeb(posts_per_blog=5) as web:
+        found = discover(web, host)
+        steps = found.watch_steps()
+        assert [s.kind for s in steps] == [ListingKind.COMMENT_FEED, ListingKind.FEED]
+        validators: dict[str, dict[str, str]] = {}
+        check(web, steps, validators)  # the first check takes the validators
+
+        start = web.mark()
+        assert check(web, steps, validators) == {}  # nothing changed: 304s
+        assert web.counts(since=start) == {host: 2}
+
+        since = iso(utcnow() - timedelta(seconds=2))
+        old_post = web.posts(host)[0]
+        web.add_pingback(old_post, web.posts(YOAST)[3], "Citing it")
+        new = web.add_post(host)
+        changed = check(web, steps, validators)
+        comments = changed[steps[0].url]
+        assert isinstance(comments, Listing)
+        assert comment_news(comments, since).posts == (old_post,)
+        posts = changed[steps[1].url]
+        assert isinstance(posts, Listing)
+        assert new_posts(posts, since) == [new.url]
+        assert new.url not in {u for b in web.blogs.values() for u in b.front}
+
+
+def test_discovered_posts_crawled_as_seeds_give_the_whole_graph(tmp_path) -> None:
+    """Today's crawler, seeded with what discovery lists (as the engine will enqueue it at
+    depth 0), stores every post, and the graph has the pairs only listings reveal."""
+    import sqlite_utils
+
+    from crawler.config import Config
+    from crawler.engine import crawl
+
+    with BlogWeb(posts_per_blog=4) as web:
+        seeds = sorted(url for host in BLOGS for url in discover(web, host).posts)
+        assert seeds == sorted(web.all_posts())
+        config = Config().with_overrides(
+            crawl={"database": str(tmp_path / "blogs.db"), "seeds": seeds, "max_depth": 0},
+            politeness={"delay": 0.0, "per_host": 2},
+            http={"proxy": web.proxy_url, "timeout": 10.0, "retries": 0},
+            safety={"allow_private": True},
+        )
+        assert crawl(config).status == "ok"
+    db = sqlite_utils.Database(tmp_path / "blogs.db")
+    stored = {row["url"] for row in db.query("select url from pages where is_post = 1")}
+    assert stored == set(web.all_posts())
+    pairs = {frozenset((r["a"], r["b"])) for r in db.query("select a, b from related_posts")}
+    for host in BLOGS:
+        (orphan,) = web.orphans(host)
+        assert frozenset((orphan, web.posts(host)[0])) in pairs, host

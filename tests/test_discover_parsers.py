@@ -551,3 +551,23 @@ def test_failure_is_falsy_and_listing_truthy() -> None:
     failure = parse_sitemap(b"", "https://blog.example/sitemap.xml", {})
     assert isinstance(failure, Failure) and not failure
     assert listing(parse_sitemap(WP_POSTS, "https://blog.example/sitemap.xml", {}))
+
+
+def test_every_listing_url_is_already_normal() -> None:
+    """The engine dedups frontier rows by normalised URL: steps must not change under it."""
+    from crawler.urls import normalize_url
+
+    home = "https://blog.example/"
+    steps = listing_plan(home, find_advertised(FRONT, home, {}), [home + "sitemap_index.xml"])
+    steps += listing_plan("https://x.blogspot.com/", Advertised(platform="blogger"))
+    api = posts_url("https://blog.example/wp-json/")
+    body = json.dumps([{"link": "https://blog.example/a/"}]).encode()
+    rest = listing(parse_wp_posts(body, api, {"X-WP-TotalPages": "3"}))
+    blogger = listing(
+        parse_feed(
+            BLOGGER_POSTS, "https://shelf.blogspot.com/feeds/posts/default?max-results=2", {}
+        )
+    )
+    wordpress = listing(parse_feed(RSS2, "https://blog.example/feed/", {}))
+    for step in [*steps, *rest.follow, *blogger.follow, *wordpress.follow]:
+        assert normalize_url(step.url) == step.url

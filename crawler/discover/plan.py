@@ -20,7 +20,7 @@ bounded.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from crawler.discover.advertise import Advertised
@@ -147,7 +147,8 @@ class BlogDiscovery:
         self.comment_feed: Listing | None = None
         self.requests = 0
         self.max_requests = max_requests
-        self._roots = deque(_candidates(home, advertised or Advertised(), robots_sitemaps))
+        self.advertised = advertised or Advertised()
+        self._roots = deque(_candidates(home, self.advertised, robots_sitemaps))
         self._follow: deque[Step] = deque()
         self._asked: set[str] = set()
         self._nesting: dict[str, int] = {}
@@ -178,6 +179,29 @@ class BlogDiscovery:
             self.found.failures.append((step, str(result.reason)))
         else:
             self._take(step, result)
+
+    def watch_steps(self) -> list[Step]:
+        """What a nightly check of this blog asks for, each a conditional GET: the comment
+        feed that answered, then the cheapest listing of new posts — the advertised post
+        feed (newest first; not requested during discovery when another listing was
+        enough), else the first page of the listing that answered."""
+        steps: list[Step] = []
+        comment_feed = self.found.first(ListingKind.COMMENT_FEED)
+        if comment_feed is not None:
+            steps.append(Step(comment_feed, ListingKind.COMMENT_FEED, "watch: new comments"))
+        for kind, urls in self._new_post_listings():
+            if urls:
+                steps.append(Step(urls[0], kind, "watch: new posts"))
+                break
+        return steps
+
+    def _new_post_listings(self) -> Iterator[tuple[ListingKind, list[str]]]:
+        # A feed answers conditional GETs (WordPress and Blogger send validators) and
+        # lists the newest posts first; the REST API does neither; a sitemap is two hops.
+        advertised = [_blogger_sized(url) for url in self.advertised.feeds]
+        yield ListingKind.FEED, self.found.listings.get(ListingKind.FEED) or advertised
+        for kind in (ListingKind.REST, ListingKind.SITEMAP):
+            yield kind, self.found.listings.get(kind, [])
 
     def _take(self, step: Step, listing: Listing) -> None:
         self.found.listings.setdefault(step.kind, []).append(step.url)

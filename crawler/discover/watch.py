@@ -46,12 +46,15 @@ def comment_news(listing: Listing, since: str | None) -> News:
 
 
 def new_posts(listing: Listing, since: str | None) -> list[str]:
-    """Post feed items published (or updated) after ``since``, newest first."""
-    items = sorted(
-        (i for i in listing.items if _newer(i, since)),
-        key=lambda i: parse_iso(i.time),
-        reverse=True,
-    )
+    """Post feed items published after ``since``, newest first. Publication, not update:
+    Blogger bumps a post's ``updated`` when it gets a comment, and that is
+    :func:`comment_news`'s business."""
+
+    def published(item: FeedItem) -> float:
+        return parse_iso(item.published or item.updated)
+
+    after = parse_iso(since) if since else float("-inf")
+    items = sorted((i for i in listing.items if published(i) > after), key=published, reverse=True)
     return list(dict.fromkeys(i.post for i in items))
 
 

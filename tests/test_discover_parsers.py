@@ -571,3 +571,19 @@ def test_every_listing_url_is_already_normal() -> None:
     wordpress = listing(parse_feed(RSS2, "https://blog.example/feed/", {}))
     for step in [*steps, *rest.follow, *blogger.follow, *wordpress.follow]:
         assert normalize_url(step.url) == step.url
+
+
+def test_text_sitemap() -> None:
+    body = (
+        b"\xef\xbb\xbfhttps://blog.example/a-post/\r\n\r\nhttps://blog.example/tag/x/\nnot a url\n"
+    )
+    got = listing(parse_sitemap(body, "https://blog.example/sitemap.txt", {}))
+    assert urls(got.posts) == ["https://blog.example/a-post/"]
+    assert urls(got.skipped) == ["https://blog.example/tag/x/"]
+    assert got.notes == ("unusable <loc> 'not a url'",)
+
+
+def test_front_page_in_utf16_still_advertises() -> None:
+    body = FRONT.decode().encode("utf-16")
+    got = find_advertised(body, "https://blog.example/", {"Content-Type": "text/html"})
+    assert got.api_root == "https://blog.example/wp-json/"

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from selectolax.lexbor import LexborHTMLParser
 
 from crawler.discover.body import header
+from crawler.fetch.decode import decode_html
 from crawler.urls import normalize_url
 
 API_REL = "https://api.w.org/"
@@ -55,7 +56,7 @@ def find_advertised(body: bytes, url: str, headers: Mapping[str, str]) -> Advert
     feeds: list[str] = []
     comment_feeds: list[str] = []
     sitemaps: list[str] = []
-    html = body[:MAX_HTML_BYTES].decode("utf-8", "replace")
+    html, _ = decode_html(body[:MAX_HTML_BYTES], header(headers, "Content-Type"))
     tree = LexborHTMLParser(html)
     for node in tree.css("link[rel][href]"):
         rels = {r.lower() for r in (node.attributes.get("rel") or "").split()}

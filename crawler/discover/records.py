@@ -117,9 +117,6 @@ class Listing:
     total_pages: int | None = None
     notes: tuple[str, ...] = field(default=())  # dropped entries and why, one line each
 
-    def __bool__(self) -> bool:
-        return True
-
     @property
     def newest(self) -> str | None:
         return max((t for t in (i.time for i in self.items) if t), default=None)

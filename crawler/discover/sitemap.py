@@ -1,4 +1,5 @@
-"""Sitemaps (sitemaps.org 0.9): ``urlset`` and ``sitemapindex``, plain or gzipped.
+"""Sitemaps (sitemaps.org 0.9): ``urlset`` and ``sitemapindex``, plain or gzipped, and the
+protocol's plain-text form (one URL a line).
 
 Parsed as a stream of parser events with no tree kept: the target below collects only
 ``<loc>``/``<lastmod>`` texts of ``<url>``/``<sitemap>`` entries, so memory is the entries
@@ -23,6 +24,7 @@ from crawler.discover.body import (
     DecodingError,
     TooLarge,
     chunks,
+    is_gzipped,
 )
 from crawler.discover.classify import classify_url, sitemap_kind
 from crawler.discover.records import (
@@ -132,7 +134,10 @@ def parse_sitemap(
     in ``follow``; sitemaps of pages, taxonomies and users go to ``skipped``, unrequested.
     """
     target = _Target(max_entries=max_urls)
-    failure = _feed_parser(body, url, target, max_bytes)
+    if _is_text_sitemap(body):
+        failure = _read_text(body, url, target, max_bytes)
+    else:
+        failure = _feed_parser(body, url, target, max_bytes)
     if failure is not None:
         return failure
     if target.root == "sitemapindex":
@@ -162,13 +167,43 @@ def _feed_parser(body: bytes, url: str, target: _Target, max_bytes: int) -> Fail
     return None
 
 
+def _absolute(loc: str | None) -> str | None:
+    """The protocol wants absolute URLs; a relative one is more likely garbage than a path."""
+    if not loc or not loc.lower().startswith(("http://", "https://")):
+        return None
+    return normalize_url(loc)
+
+
+def _is_text_sitemap(body: bytes) -> bool:
+    """The protocol's other format: one URL a line, UTF-8 (``sitemap.txt``)."""
+    head = body[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return head.startswith((b"http://", b"https://")) and not is_gzipped(body)
+
+
+def _read_text(body: bytes, url: str, target: _Target, max_bytes: int) -> Failure | None:
+    if len(body) > max_bytes:
+        return Failure(url, FailReason.TOO_LARGE, f"more than {max_bytes} bytes")
+    target.root = "urlset"
+    for line in body.decode("utf-8-sig", "replace").splitlines():
+        loc = line.strip()
+        if not loc:
+            continue
+        if len(target.entries) >= target.max_entries:
+            return Failure(url, FailReason.TOO_MANY, f"more than {target.max_entries} entries")
+        if len(loc) > MAX_LOC_CHARS:
+            target.overlong += 1
+        else:
+            target.entries.append(_Entry(loc=loc))
+    return None
+
+
 def _urlset_listing(url: str, target: _Target) -> Listing:
     blog = blog_of(url)
     posts: dict[str, ListedUrl] = {}
     skipped: dict[str, ListedUrl] = {}
     notes = _Notes(target.overlong)
     for entry in target.entries:
-        loc = normalize_url(entry.loc or "", url)
+        loc = _absolute(entry.loc)
         if loc is None:
             notes.add(f"unusable <loc> {entry.loc!r:.80}")
             continue
@@ -196,7 +231,7 @@ def _index_listing(url: str, target: _Target) -> Listing:
     notes = _Notes(target.overlong)
     name = urlsplit(url).path.rsplit("/", 1)[-1] or url
     for entry in target.entries:
-        loc = normalize_url(entry.loc or "", url)
+        loc = _absolute(entry.loc)
         if loc is None:
             notes.add(f"unusable <loc> {entry.loc!r:.80}")
             continue

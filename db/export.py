@@ -4,7 +4,11 @@ Every export is one SQL query whose cursor is written row by row, so memory stay
 however large the graph. Rows start with ``source``, ``target``, ``kind`` (Gephi's
 edge-list convention, SPEC section 3). Graph formats (GraphML, GEXF, DOT) write the nodes
 first, from a ``SELECT … UNION`` over the same query — SQLite deduplicates them, Python
-never holds the edge list.
+never holds the edge list. The one exception is ``nodes`` (Gephi's node table): its
+PageRank needs the whole graph, held as two arrays of node numbers.
+
+CSV and TSV edge rows end with Gephi's ``Type`` and ``Weight``; ``nodes``, ``posts`` and
+``comments`` are tables (no graph formats).
 """
 
 from __future__ import annotations

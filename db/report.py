@@ -47,7 +47,7 @@ def report_data(
     return {
         "totals": totals(db),
         "blogs": graphs,
-        "across": across_blogs(db, {g["blog"] for g in graphs} if wanted is None else None),
+        "across": across_blogs(db),
         "cited": most_cited(db, top),
         "pinged": most_pinged(db, top),
         "latest": latest_pingbacks(db, top * 2),
@@ -135,7 +135,7 @@ def _add_pingers(db: sqlite_utils.Database, graphs: dict[str, dict[str, Any]]) -
         )
 
 
-def across_blogs(db: sqlite_utils.Database, blogs: set[str] | None) -> dict[str, Any]:
+def across_blogs(db: sqlite_utils.Database) -> dict[str, Any]:
     """Which crawled blogs ping and cite which: one edge per (from, to, kind) with a count.
 
     Only blogs with posts in the database are nodes (cited news sites are in ``cited``).
@@ -144,8 +144,6 @@ def across_blogs(db: sqlite_utils.Database, blogs: set[str] | None) -> dict[str,
         row[0]
         for row in db.execute("SELECT DISTINCT blog FROM pages WHERE is_post = 1 AND blog > ''")
     }
-    if blogs is not None:
-        crawled &= blogs
     sql = f"""SELECT pingcrawl_blog(l.src) AS a, pingcrawl_blog(l.dst) AS b, l.kind, count(*)
         FROM links l WHERE l.kind IN {_IN} AND l.same_blog = 0 AND coalesce({_VERDICT}, 1) != 0
         GROUP BY a, b, l.kind ORDER BY a, b, l.kind"""

@@ -258,10 +258,10 @@ def _v3_comments_search_and_labelled_links(db: sqlite_utils.Database) -> None:
     which pingcrawl keeps): most link targets are pages never fetched.
     """
     if "comments_fts" not in db.table_names():
-        db["comments"].enable_fts(
+        db.table("comments").enable_fts(
             ["text", "author", "source_title"], create_triggers=True, tokenize="porter"
         )
-    declared = {fk.column for fk in db["links"].foreign_keys}
+    declared = {fk.column for fk in db.table("links").foreign_keys}
     wanted = [(column, "pages", "url") for column in ("src", "dst") if column not in declared]
     if wanted:
         db.add_foreign_keys([("links", *fk) for fk in wanted])

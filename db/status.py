@@ -59,7 +59,7 @@ def crawl_status(
     rate = fetched / elapsed if elapsed > 0 else 0.0
     queued = frontier.get("queued", 0) + frontier.get("claimed", 0)
     remaining = queued if max_pages is None else min(queued, max(max_pages - fetched, 0))
-    running = bool(run) and run["status"] == "running"
+    running = run is not None and run["status"] == "running"
     eta = remaining / rate if running and rate > 0 else None
     return {
         "now": iso(),

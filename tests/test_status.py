@@ -176,3 +176,18 @@ def test_progress_display_shows_rate_queue_and_errors(tmp_path):
     assert "queue 8" in text  # queued and in flight
     assert "2 errors" in text
     assert "pages/s" in text and not text.startswith("0.0 ")
+
+
+def test_crawl_with_progress_runs_and_stops_its_queue_watch(tmp_path, site):
+    site.add_page("/", page(["/a/", "/missing/"]))
+    site.add_page("/a/", page([]))
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[crawl]\nseeds = ["{site.url("/")}"]\ndatabase = "{tmp_path / "p.db"}"\n'
+        "[politeness]\ndelay = 0.0\n[safety]\nallow_private = true\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(cli, ["crawl", "--progress", "-c", str(config)])
+    assert result.exit_code == 0, result.output
+    assert not any(t.name == "queue-watch" for t in threading.enumerate())
+    assert sqlite_utils.Database(tmp_path / "p.db")["pages"].count == 3

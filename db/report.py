@@ -77,6 +77,7 @@ def blog_graphs(db: sqlite_utils.Database, wanted: set[str] | None) -> list[dict
     for url, title, blog, published in db.execute(
         "SELECT url, title, blog, published FROM pages WHERE is_post = 1 ORDER BY blog, url"
     ):
+        blog = blog or ""  # a post whose blog is unknown still gets drawn, under ""
         if wanted is not None and blog not in wanted:
             continue
         graph = graphs.setdefault(

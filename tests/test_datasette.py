@@ -142,3 +142,40 @@ def test_readme_queries_are_the_canned_queries():
 def test_readme_shows_the_command_that_opens_the_crawl_with_it():
     command = re.search(r"^.*datasette-metadata.*datasette .*-m metadata\.json$", README, re.M)
     assert command, "the one command is missing from the README"
+
+
+def test_a_version_2_database_gains_labelled_links_and_comment_search(tmp_path):
+    from db import schema
+
+    path = tmp_path / "v2.db"
+    old = sqlite_utils.Database(path)
+    for step in schema.MIGRATIONS[:2]:
+        step(old)
+    old.execute("PRAGMA user_version = 2")
+    post, other = "https://a.example/p/", "https://b.example/q/"
+    old["pages"].insert_all(
+        [{"url": u, "is_post": 1, "blog": u.split("/")[2], "title": u} for u in (post, other)]
+    )
+    old["links"].insert_all(
+        [
+            {"src": other, "dst": post, "kind": "pingback", "found_on": post},
+            {"src": post, "dst": "https://news.example/x", "kind": "citation", "found_on": post},
+        ]
+    )
+    old["comments"].insert(
+        {"id": f"{post}#c1", "post_url": post, "kind": "comment", "text": "On sanctions"}
+    )
+    old.conn.commit()
+    old.conn.close()
+
+    db = schema.open_database(path)
+    assert schema.schema_version(db) == schema.SCHEMA_VERSION
+    assert db["links"].count == 2 and db["comments"].count == 1  # nothing lost
+    references = {(fk.column, fk.other_table, fk.other_column) for fk in db["links"].foreign_keys}
+    assert {("src", "pages", "url"), ("dst", "pages", "url")} <= references
+    indexed = {tuple(i.columns) for i in db["links"].indexes}
+    assert {("dst",), ("found_on",), ("kind",)} <= indexed
+    assert [r["id"] for r in db["comments"].search("sanction")] == [f"{post}#c1"]
+    assert db.execute("SELECT count(*) FROM related_posts").fetchone()[0] == 0  # view works
+    # Not enforced: a link to a page never fetched is still stored.
+    db["links"].insert({"src": post, "dst": "https://never.example/", "kind": "citation"})

@@ -275,3 +275,11 @@ def _unfilter(kind: int, row: bytearray, above: bytearray, bpp: int) -> bytearra
             predictor = left if pa <= pb and pa <= pc else up if pb <= pc else corner
             row[i] = (row[i] + predictor) & 0xFF
     return row
+
+
+def test_an_empty_crawl_still_gives_a_page(tmp_path):
+    page = tmp_path / "empty.html"
+    page.write_text(build_report(open_database(tmp_path / "empty.db")), encoding="utf-8")
+    data = drawn(page, tmp_path)
+    assert data["graph-posts"] == "0" and data["across-nodes"] == "0"
+    assert "No citations yet." in page.read_text(encoding="utf-8")

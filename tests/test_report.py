@@ -283,3 +283,30 @@ def test_an_empty_crawl_still_gives_a_page(tmp_path):
     data = drawn(page, tmp_path)
     assert data["graph-posts"] == "0" and data["across-nodes"] == "0"
     assert "No citations yet." in page.read_text(encoding="utf-8")
+
+
+# Appended to a copy of the report: once drawn, hover and click the first post through
+# Cytoscape's own events, with window.open recorded instead of opening anything.
+_POKE = """<script>
+(function poke() {
+  if (document.body.dataset.graphReady !== "1") { setTimeout(poke, 50); return; }
+  var cy = window.pingcrawlGraph;
+  window.open = function (url) { document.body.dataset.opened = url; };
+  var post = cy.nodes(".post").filter(function (n) { return n.data("title") !== n.id(); })[0];
+  post.emit("mouseover");
+  var tip = document.getElementById("tooltip");
+  document.body.dataset.tip = tip.hidden ? "" : tip.textContent;
+  document.body.dataset.hovered = post.id();
+  post.emit("tap");
+})();
+</script></body>"""
+
+
+def test_hover_shows_the_title_and_click_opens_the_post(report, demo, tmp_path):
+    poked = tmp_path / "poked.html"
+    poked.write_text(report.read_text(encoding="utf-8").replace("</body>", _POKE), "utf-8")
+    data = body_data(browse(poked.resolve().as_uri(), tmp_path, "--dump-dom"))
+    url = data["hovered"]
+    title = sqlite_utils.Database(demo)["pages"].get(url)["title"]
+    assert data["tip"] == f"{title}\n{url}"
+    assert data["opened"] == url

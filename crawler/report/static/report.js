@@ -186,6 +186,7 @@
       wheelSensitivity: 0.3,
     });
     current = cy;
+    window.pingcrawlGraph = cy; // for the browser console (and the tests)
     interactive(cy);
     cy.on("tap", "node", function (e) {
       window.open(e.target.id(), "_blank", "noopener");

@@ -4,7 +4,11 @@ Every export is one SQL query whose cursor is written row by row, so memory stay
 however large the graph. Rows start with ``source``, ``target``, ``kind`` (Gephi's
 edge-list convention, SPEC section 3). Graph formats (GraphML, GEXF, DOT) write the nodes
 first, from a ``SELECT … UNION`` over the same query — SQLite deduplicates them, Python
-never holds the edge list.
+never holds the edge list. The one exception is ``nodes`` (Gephi's node table): its
+PageRank needs the whole graph, held as two arrays of node numbers.
+
+CSV and TSV edge rows end with Gephi's ``Type`` and ``Weight``; ``nodes``, ``posts`` and
+``comments`` are tables (no graph formats).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +25,7 @@ from typing import Any, TextIO
 import sqlite_utils
 
 from db.graph import normalise_blog, register_functions, sort_kinds
+from db.pagerank import pagerank
 
 
 class ExportError(ValueError):
@@ -28,10 +34,13 @@ class ExportError(ValueError):
 
 @dataclass(frozen=True)
 class _Query:
-    sql: str  # selects source, target, kind, then the other columns
+    sql: str  # selects source, target, kind, then the other columns (edges=False: any columns)
     params: dict[str, Any]
     directed: bool
     types: dict[str, str]  # column -> "string" | "int" for the typed graph formats
+    edges: bool = True  # False for the tables (nodes, posts, comments): no graph formats
+    # Rows computed in Python instead of straight off the cursor (nodes: PageRank).
+    rows: Callable[[sqlite_utils.Database, _Query], tuple[list[str], Iterator[tuple]]] | None = None
 
 
 _LINK_TYPES = {"found_on": "string", "anchor": "string", "rel": "string", "same_blog": "int"}
@@ -77,6 +86,39 @@ def _related_query(where: list[str], params: dict[str, Any]) -> _Query:
     return _Query(sql, params, False, {"blog": "string", "kinds": "string"})
 
 
+def _nodes_query(where: list[str], params: dict[str, Any]) -> _Query:
+    """Every end of a link (the ``links`` export with the same filters), with its degrees
+    and PageRank: the node table Gephi imports next to the edge CSV."""
+    links = _links_query(where, params)
+    return _Query(links.sql, params, True, {}, edges=False, rows=_node_rows)
+
+
+_POST_COUNTS = """(SELECT count(*) FROM comments c WHERE c.post_url = p.url AND c.kind = 'comment')
+        AS comments,
+        (SELECT count(*) FROM comments c
+         WHERE c.post_url = p.url AND c.kind IN ('pingback', 'trackback')) AS pingbacks"""
+
+
+def _posts_query(where: list[str], params: dict[str, Any]) -> _Query:
+    sql = f"""
+        SELECT p.url, p.title, p.blog, p.author, p.published, p.fetched_at, p.canonical,
+               {_POST_COUNTS}, p.text
+        FROM pages p {_where(["p.is_post = 1", *where])}
+        ORDER BY p.blog, p.published, p.url"""
+    return _Query(sql, params, True, {}, edges=False)
+
+
+def _comments_query(where: list[str], params: dict[str, Any]) -> _Query:
+    sql = f"""
+        SELECT c.id, c.post_url, p.title AS post_title,
+               coalesce(p.blog, pingcrawl_blog(c.post_url)) AS blog, c.kind, c.comment_id,
+               c.author, c.author_url, c.published, c.first_seen, c.verified, c.source_url,
+               c.source_title, c.text
+        FROM comments c LEFT JOIN pages p ON p.url = c.post_url {_where(where)}
+        ORDER BY c.post_url, c.published, c.id"""
+    return _Query(sql, params, True, {}, edges=False)
+
+
 def _where(conditions: list[str]) -> str:
     return "WHERE " + " AND ".join(conditions) if conditions else ""
 
@@ -87,20 +129,21 @@ def _build_query(what: str, blog: str | None, kinds: list[str] | None) -> _Query
     An edge belongs to a blog when either end is on it (so a blog's export has its posts'
     citations and the pingbacks and citations it receives); a related pair when its blog is.
     """
-    prefix = {"links": "l", "citations": "l", "pingbacks": "c", "related": "r"}[what]
-    source, target, kind = {
-        "l": ("l.src", "l.dst", "l.kind"),
-        "c": ("c.source_url", "c.post_url", "c.kind"),
-        "r": ("r.a", "r.b", "r.kinds"),
-    }[prefix]
+    source, target, kind = _FILTER_COLUMNS[what]
     where: list[str] = []
     params: dict[str, Any] = {}
     if blog:
         params["blog"] = normalise_blog(blog)
         if what == "related":
             where.append("r.blog = :blog")
+        elif what == "posts":
+            where.append("p.blog = :blog")
+        elif what == "comments":
+            where.append("coalesce(p.blog, pingcrawl_blog(c.post_url)) = :blog")
         else:
             where.append(f"(pingcrawl_blog({source}) = :blog OR pingcrawl_blog({target}) = :blog)")
+    if kinds and kind is None:
+        raise ExportError(f"--kind does not apply to {what}")
     if kinds:
         names = [f":kind{i}" for i in range(len(kinds))]
         params.update({f"kind{i}": k for i, k in enumerate(kinds)})
@@ -113,6 +156,18 @@ def _build_query(what: str, blog: str | None, kinds: list[str] | None) -> _Query
         else:
             where.append(f"{kind} IN ({', '.join(names)})")
     return QUERIES[what](where, params)
+
+
+# (source, target, kind) columns the --blog and --kind filters look at, per export.
+_FILTER_COLUMNS: dict[str, tuple[str, str, str | None]] = {
+    "links": ("l.src", "l.dst", "l.kind"),
+    "nodes": ("l.src", "l.dst", "l.kind"),
+    "citations": ("l.src", "l.dst", "l.kind"),
+    "pingbacks": ("c.source_url", "c.post_url", "c.kind"),
+    "comments": ("c.source_url", "c.post_url", "c.kind"),
+    "related": ("r.a", "r.b", "r.kinds"),
+    "posts": ("p.url", "p.url", None),
+}
 
 
 def export(
@@ -130,8 +185,13 @@ def export(
     pairs of related posts of one blog, ``a``/``b`` as source/target). ``fmt`` is one of
     ``csv``, ``tsv``, ``json`` (a streamed array), ``jsonl``, ``graphml``, ``gexf``,
     ``dot``. ``blog`` keeps edges with either end on that blog (host without ``www.``);
-    ``kinds`` keeps edges of those kinds. Columns: ``source, target, kind`` then the rest.
-    Raises :class:`ExportError` for an unknown ``what`` or ``fmt``.
+    ``kinds`` keeps edges of those kinds. Columns: ``source, target, kind`` then the rest;
+    CSV and TSV add Gephi's ``Type`` (Directed, Undirected for related) and ``Weight``.
+
+    The tables ``nodes`` (every end of a link with its degrees and PageRank, same filters as
+    ``links``), ``posts`` and ``comments`` (the text corpus) come as csv, tsv, json or jsonl.
+    Raises :class:`ExportError` for an unknown ``what`` or ``fmt``, or a graph format of a
+    table.
     """
     if what not in WHATS:
         raise ExportError(f"unknown export {what!r}: choose one of {', '.join(WHATS)}")
@@ -139,11 +199,15 @@ def export(
         raise ExportError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
     register_functions(db)
     query = _build_query(what, blog, kinds)
+    if not query.edges and fmt in GRAPH_FORMATS:
+        raise ExportError(f"{what} is a table: choose one of {', '.join(TABLE_FORMATS)}")
     return WRITERS[fmt](db, query, out)
 
 
 def _edges(db: sqlite_utils.Database, query: _Query) -> tuple[list[str], Iterator[tuple]]:
     """Column names and a row iterator straight off the cursor."""
+    if query.rows is not None:
+        return query.rows(db, query)
     cursor = db.execute(query.sql, query.params)
     names = [d[0] for d in cursor.description]
     if "kinds" in names:  # related: group_concat order is arbitrary, sort for stable output
@@ -155,8 +219,27 @@ def _edges(db: sqlite_utils.Database, query: _Query) -> tuple[list[str], Iterato
 # ------------------------------------------------------------------------------ table formats
 
 
+def _with_gephi_columns(
+    query: _Query, names: list[str], rows: Iterator[tuple]
+) -> tuple[list[str], Iterator[tuple]]:
+    """Edge rows plus Gephi's ``Type`` and ``Weight`` columns; other tables unchanged.
+
+    A related pair weighs the number of kinds that join it; a link, a pingback or a
+    citation weighs 1 (parallel links of different kinds add up in Gephi's import).
+    """
+    if not query.edges:
+        return names, rows
+    edge_type = "Directed" if query.directed else "Undirected"
+    if "kinds" in names:
+        at = names.index("kinds")
+        weighted = (row + (edge_type, len((row[at] or "").split(",")) or 1) for row in rows)
+    else:
+        weighted = (row + (edge_type, 1) for row in rows)
+    return [*names, "Type", "Weight"], weighted
+
+
 def _write_csv(db: sqlite_utils.Database, query: _Query, out: TextIO) -> int:
-    names, rows = _edges(db, query)
+    names, rows = _with_gephi_columns(query, *_edges(db, query))
     # RFC 4180 line ends; they also make the writer quote a field holding a lone "\r".
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(names)
@@ -177,7 +260,7 @@ def _tsv_field(value: Any) -> str:
 
 
 def _write_tsv(db: sqlite_utils.Database, query: _Query, out: TextIO) -> int:
-    names, rows = _edges(db, query)
+    names, rows = _with_gephi_columns(query, *_edges(db, query))
     out.write("\t".join(names) + "\n")
     count = 0
     for row in rows:
@@ -221,21 +304,54 @@ def _write_jsonl(db: sqlite_utils.Database, query: _Query, out: TextIO) -> int:
 # ------------------------------------------------------------------------------ graph formats
 
 
-def _nodes(db: sqlite_utils.Database, query: _Query) -> Iterator[tuple[str, str | None, str, Any]]:
-    """(url, title, blog, is_post) for every end of an edge, deduplicated by SQLite.
+def _nodes(
+    db: sqlite_utils.Database, query: _Query, by_blog: bool = False
+) -> Iterator[tuple[str, str | None, str, Any, str | None]]:
+    """(url, title, blog, is_post, published) for every end of an edge, deduplicated by
+    SQLite, ordered by URL (or by blog then URL, for DOT's clusters).
 
     A node that is not a fetched page gets its blog from its URL and, for a pingback
     source, the title the pingback gave it.
     """
+    order = "3, 1" if by_blog else "1"
     sql = f"""
         WITH e AS ({query.sql})
         SELECT n.url, coalesce(p.title, (
                    SELECT max(c.source_title) FROM comments c WHERE c.source_url = n.url)),
-               coalesce(p.blog, pingcrawl_blog(n.url)), p.is_post
+               coalesce(p.blog, pingcrawl_blog(n.url)), p.is_post, p.published
         FROM (SELECT source AS url FROM e UNION SELECT target FROM e) n
         LEFT JOIN pages p ON p.url = n.url
-        ORDER BY n.url"""
+        ORDER BY {order}"""
     yield from db.execute(sql, query.params)
+
+
+NODE_COLUMNS = [
+    "Id", "Label", "blog", "is_post", "published", "in_degree", "out_degree", "pagerank",
+]  # fmt: skip
+
+
+def _node_rows(db: sqlite_utils.Database, query: _Query) -> tuple[list[str], Iterator[tuple]]:
+    """The node table: ids and labels as Gephi expects them, degrees and PageRank over the
+    links the query selects (each link row is one edge of weight 1, as in the edge CSV).
+
+    PageRank needs the whole graph, so the edges are held as integer pairs (not rows).
+    """
+    nodes = list(_nodes(db, query))
+    index = {node[0]: i for i, node in enumerate(nodes)}
+    sources, targets = array("l"), array("l")
+    for source, target in db.execute(f"SELECT source, target FROM ({query.sql})", query.params):
+        sources.append(index[source])
+        targets.append(index[target])
+    ranks = pagerank(len(nodes), sources, targets)
+    in_degree, out_degree = [0] * len(nodes), [0] * len(nodes)
+    for s, t in zip(sources, targets, strict=True):
+        out_degree[s] += 1
+        in_degree[t] += 1
+    rows = (
+        (url, title or url, blog, is_post, published, in_degree[i], out_degree[i], ranks[i])
+        for i, (url, title, blog, is_post, published) in enumerate(nodes)
+    )
+    return list(NODE_COLUMNS), rows
 
 
 # XML 1.0 forbids these characters even escaped, so they are dropped; the rest of the set
@@ -281,6 +397,7 @@ def _write_graphml(db: sqlite_utils.Database, query: _Query, out: TextIO) -> int
         ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
         ' xsi:schemaLocation="http://graphml.graphdrawing.org/xmlns'
         ' http://graphml.graphdrawing.org/xmlns/1.0/graphml.xsd">\n'
+        '  <key id="n_label" for="node" attr.name="label" attr.type="string"/>\n'
         '  <key id="n_title" for="node" attr.name="title" attr.type="string"/>\n'
         '  <key id="n_blog" for="node" attr.name="blog" attr.type="string"/>\n'
         '  <key id="n_is_post" for="node" attr.name="is_post" attr.type="boolean"/>\n'
@@ -292,8 +409,9 @@ def _write_graphml(db: sqlite_utils.Database, query: _Query, out: TextIO) -> int
         out.write(f'  <key id="e_{name}" for="edge" attr.name="{name}" attr.type="{kind}"/>\n')
     edge_default = "directed" if query.directed else "undirected"
     out.write(f'  <graph id="pingcrawl" edgedefault="{edge_default}">\n')
-    for url, title, blog, is_post in _nodes(db, query):
-        data = []
+    for url, title, blog, is_post, _ in _nodes(db, query):
+        # Gephi and yEd show "label": the page title, else the URL.
+        data = [f'<data key="n_label">{_xml_text(title or url)}</data>']
         if title is not None:
             data.append(f'<data key="n_title">{_xml_text(title)}</data>')
         if blog is not None:
@@ -353,7 +471,7 @@ def _write_gexf(db: sqlite_utils.Database, query: _Query, out: TextIO) -> int:
     columns = _edge_columns(names)
     out.write(_gexf_header(query, names, columns))
     out.write("    <nodes>\n")
-    for url, title, blog, is_post in _nodes(db, query):
+    for url, title, blog, is_post, _ in _nodes(db, query):
         values = []
         if title is not None:
             values.append(f'<attvalue for="title" value={_xml_attr(title)}/>')
@@ -410,18 +528,39 @@ def _write_dot(db: sqlite_utils.Database, query: _Query, out: TextIO) -> int:
     columns = _edge_columns(names)
     graph, arrow = ("digraph", "->") if query.directed else ("graph", "--")
     out.write(f"{graph} pingcrawl {{\n  node [shape=box];\n")
-    for url, title, blog, is_post in _nodes(db, query):
-        attrs = (("label", title or url), ("blog", blog), ("is_post", is_post), ("URL", url))
-        out.write(f"  {_dot_quote(url)}{_dot_attrs(attrs)};\n")
+    _write_dot_clusters(db, query, out)
     kind_at = names.index("kind")
+    # A related pair's label is the kinds joining it; a spam pingback (verified = 0) is red
+    # and dashed so it stands out from the real ones.
+    label_at = names.index("kinds") if "kinds" in names else kind_at
+    verified_at = names.index("verified") if "verified" in names else None
     count = 0
     for row in rows:
         attrs = [(name, row[i]) for i, name in columns]
-        attrs.append(("label", row[kind_at]))
+        attrs.append(("label", row[label_at]))
+        if verified_at is not None and row[verified_at] == 0:
+            attrs += [("color", "red"), ("fontcolor", "red"), ("style", "dashed")]
         out.write(f"  {_dot_quote(row[0])} {arrow} {_dot_quote(row[1])}{_dot_attrs(attrs)};\n")
         count += 1
     out.write("}\n")
     return count
+
+
+def _write_dot_clusters(db: sqlite_utils.Database, query: _Query, out: TextIO) -> None:
+    """The nodes, one ``cluster_N`` subgraph per blog (dot draws a box around each)."""
+    current: str | None = None
+    cluster = -1
+    for url, title, blog, is_post, _ in _nodes(db, query, by_blog=True):
+        if cluster < 0 or blog != current:
+            if cluster >= 0:
+                out.write("  }\n")
+            cluster += 1
+            current = blog
+            out.write(f"  subgraph cluster_{cluster} {{\n    label={_dot_quote(blog or '')};\n")
+        attrs = (("label", title or url), ("blog", blog), ("is_post", is_post), ("URL", url))
+        out.write(f"    {_dot_quote(url)}{_dot_attrs(attrs)};\n")
+    if cluster >= 0:
+        out.write("  }\n")
 
 
 # The registries: what can be exported and in which formats. The CLI's choices are built
@@ -431,6 +570,9 @@ QUERIES: dict[str, Callable[[list[str], dict[str, Any]], _Query]] = {
     "pingbacks": _pingbacks_query,
     "citations": _citations_query,
     "related": _related_query,
+    "nodes": _nodes_query,
+    "posts": _posts_query,
+    "comments": _comments_query,
 }
 WRITERS: dict[str, Callable[[sqlite_utils.Database, _Query, TextIO], int]] = {
     "csv": _write_csv,
@@ -443,3 +585,5 @@ WRITERS: dict[str, Callable[[sqlite_utils.Database, _Query, TextIO], int]] = {
 }
 WHATS = tuple(QUERIES)
 FORMATS = tuple(WRITERS)
+GRAPH_FORMATS = ("graphml", "gexf", "dot")
+TABLE_FORMATS = tuple(f for f in FORMATS if f not in GRAPH_FORMATS)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 PAGE_COLUMNS: dict[str, type] = {
     "url": str,
@@ -248,8 +248,28 @@ def _v2_related_by_final_and_canonical_url(db: sqlite_utils.Database) -> None:
     db.create_view("related_posts", RELATED_POSTS_VIEW, replace=True)
 
 
+def _v3_comments_search_and_labelled_links(db: sqlite_utils.Database) -> None:
+    """Full-text search over comments (``sqlite-utils search pingcrawl.db comments …``) and
+    ``links.src``/``links.dst`` declared as references to ``pages.url``, so Datasette shows
+    a link's ends by their page titles.
+
+    SQLite cannot add a foreign key in place: sqlite-utils rebuilds ``links`` once (rows,
+    indexes and the views over it kept). Foreign keys are not enforced (SQLite's default,
+    which pingcrawl keeps): most link targets are pages never fetched.
+    """
+    if "comments_fts" not in db.table_names():
+        db.table("comments").enable_fts(
+            ["text", "author", "source_title"], create_triggers=True, tokenize="porter"
+        )
+    declared = {fk.column for fk in db.table("links").foreign_keys}
+    wanted = [(column, "pages", "url") for column in ("src", "dst") if column not in declared]
+    if wanted:
+        db.add_foreign_keys([("links", *fk) for fk in wanted])
+
+
 # MIGRATIONS[i] brings a database from version i to i + 1. Append, never edit.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _create_v1,
     _v2_related_by_final_and_canonical_url,
+    _v3_comments_search_and_labelled_links,
 ]

@@ -63,8 +63,14 @@ def csv_rows(text: str) -> list[dict]:
 def test_related_csv_gives_exactly_the_undirected_pairs(db):
     count, text = run(db, "related", "csv")
     rows = csv_rows(text)
-    assert list(rows[0]) == ["source", "target", "kind", "blog", "kinds"]
+    assert list(rows[0]) == ["source", "target", "kind", "blog", "kinds", "Type", "Weight"]
     assert count == len(rows) == 3
+    # Gephi: related pairs are undirected, weighed by the number of kinds joining them.
+    assert {r["Type"] for r in rows} == {"Undirected"}
+    assert {(r["kinds"], r["Weight"]) for r in rows} == {
+        ("citation,pingback", "2"),
+        ("citation", "1"),
+    }
     pairs = {frozenset((r["source"], r["target"])): r["kinds"] for r in rows}
     assert pairs == {
         frozenset((P1, P2)): "citation,pingback",
@@ -93,8 +99,11 @@ def test_links_csv_has_every_link_with_its_columns(db):
         "rel",
         "same_blog",
         "verified",
+        "Type",
+        "Weight",
     ]
     assert count == len(rows) == len(links_rows())
+    assert {(r["Type"], r["Weight"]) for r in rows} == {("Directed", "1")}
     pingback = next(
         r for r in rows if (r["source"], r["target"], r["kind"]) == (SPAM, P1, "pingback")
     )
@@ -122,7 +131,7 @@ def test_citations_are_citation_links_with_the_citing_title(db):
     _, text = run(db, "citations", "csv", blog="blog.example")
     rows = csv_rows(text)
     assert {r["kind"] for r in rows} == {"citation"}
-    assert list(rows[0])[-1] == "source_title"
+    assert list(rows[0])[-3:] == ["source_title", "Type", "Weight"]
     first = next(r for r in rows if r["source"] == P2 and r["target"] == P1)
     assert first["source_title"] == "A follow-up on the list"
 
@@ -202,7 +211,9 @@ def _gexf_edges(root: ET.Element) -> list[dict]:
 
 _DOT_ID = r'"(?:[^"\\]|\\.)*"'
 _DOT_ATTRS = rf"\[(?:\w+={_DOT_ID}(?:, )?)*\]"
-_DOT_NODE = re.compile(rf"^  ({_DOT_ID})(?: {_DOT_ATTRS})?;$")
+_DOT_NODE = re.compile(rf"^    ({_DOT_ID})(?: {_DOT_ATTRS})?;$")
+_DOT_CLUSTER = re.compile(r"^  subgraph cluster_\d+ \{$")
+_DOT_LABEL = re.compile(rf"^    label=({_DOT_ID});$")
 _DOT_EDGE = re.compile(rf"^  ({_DOT_ID}) (->|--) ({_DOT_ID})( {_DOT_ATTRS})?;$")
 
 
@@ -211,13 +222,25 @@ def _dot_unquote(token: str) -> str:
 
 
 def _dot_parse(text: str) -> tuple[str, set[str], list[dict]]:
-    """A small structural DOT reader: header, one statement per line, quoted ids, footer."""
+    """A small structural DOT reader: header, one cluster of nodes per blog, then the
+    edges; one statement per line, quoted ids, footer."""
     lines = text.splitlines()
     header = re.match(r"^(digraph|graph) pingcrawl \{$", lines[0])
     assert header and lines[1] == "  node [shape=box];" and lines[-1] == "}"
-    nodes, edges = set(), []
+    nodes, edges, clusters = set(), [], {}
+    cluster = None
     for line in lines[2:-1]:
-        if edge := _DOT_EDGE.match(line):
+        if _DOT_CLUSTER.match(line):
+            assert cluster is None and not edges
+            cluster = []
+        elif (label := _DOT_LABEL.match(line)) and cluster == []:
+            blog = _dot_unquote(label.group(1))
+            assert blog not in clusters, "one cluster per blog"
+            clusters[blog] = cluster
+        elif line == "  }":
+            assert cluster
+            cluster = None
+        elif edge := _DOT_EDGE.match(line):
             attrs = dict(re.findall(rf"(\w+)=({_DOT_ID})", edge.group(4) or ""))
             row = {k: _dot_unquote(v) for k, v in attrs.items()}
             row.update(source=_dot_unquote(edge.group(1)), target=_dot_unquote(edge.group(3)))
@@ -226,8 +249,11 @@ def _dot_parse(text: str) -> tuple[str, set[str], list[dict]]:
         else:
             node = _DOT_NODE.match(line)
             assert node, f"not a DOT statement: {line!r}"
-            assert not edges, "nodes come before edges"
+            assert cluster is not None, "nodes are inside their blog's cluster"
             nodes.add(_dot_unquote(node.group(1)))
+            cluster.append(line)
+            attrs = dict(re.findall(rf"(\w+)=({_DOT_ID})", line))
+            assert _dot_unquote(attrs.get("blog", '""')) == blog
     assert {e["source"] for e in edges} | {e["target"] for e in edges} <= nodes
     return header.group(1), nodes, edges
 
@@ -268,7 +294,7 @@ def test_tsv_is_one_record_per_line(db):
     count, text = run(db, "citations", "tsv")
     lines = text.splitlines()
     assert len(lines) == count + 1
-    assert all(line.count("\t") == 7 for line in lines)
+    assert all(line.count("\t") == 9 for line in lines)  # 8 columns + Type and Weight
     row = next(r for r in _parsed("tsv", text) if r["source"] == P2 and r["target"] == P1)
     assert row["anchor"] == NASTY.replace("\t", " ").replace("\n", " ")
 
@@ -282,12 +308,14 @@ def test_graphml_loads_in_networkx_with_node_and_edge_attributes(db, tmp_path):
     assert graph.is_directed() and graph.is_multigraph()  # S->T as citation and pingback
     assert graph.number_of_edges() == count == len(links_rows())
     assert graph.nodes[P1] == {
+        "label": "My Top 5 List for 2014 | Robert Kelly",
         "title": "My Top 5 List for 2014 | Robert Kelly",
         "blog": "blog.example",
         "is_post": True,
     }
     assert graph.nodes[P2]["title"] == NASTY.replace("\x01", "")
     assert graph.nodes[UNFETCHED] == {
+        "label": "Never fetched | Nobody",
         "title": "Never fetched | Nobody",
         "blog": "unfetched.example",
     }

@@ -67,7 +67,11 @@ def crawl(
     level = QUIET if quiet else VERBOSE if verbose else NORMAL
     use_progress = progress if progress is not None else sys.stderr.isatty() and not quiet
     log = LogReporter(level, log_format)
-    reporter: Any = ProgressReporter(config.crawl.max_pages) if use_progress else log
+    reporter: Any = (
+        ProgressReporter(config.crawl.max_pages, database=config.crawl.database)
+        if use_progress
+        else log
+    )
     stop = asyncio.Event()
     received: list[int] = []
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from crawler.cli.common import common_options, open_existing
+from crawler.cli.common import UsageError, common_options, open_existing
 from crawler.config import Config
-from db.export import FORMATS, WHATS
+from db.export import FORMATS, WHATS, ExportError
 from db.export import export as export_rows
 
 
@@ -33,13 +33,17 @@ def export(
 ) -> None:
     """Export link lists for Gephi, Graphviz or a spreadsheet.
 
-    KIND is links, pingbacks, citations or related. Rows have source, target, kind.
+    KIND is links, pingbacks, citations or related (rows have source, target, kind),
+    or the tables nodes, posts, comments.
 
     Example: pingcrawl export related --format gexf -o related.gexf
     """
     db = open_existing(config)
 
-    with click.open_file(output or "-", "w", encoding="utf-8") as out:
-        count = export_rows(db, kind, fmt, out, blog=blog, kinds=list(kinds) or None)
+    try:
+        with click.open_file(output or "-", "w", encoding="utf-8") as out:
+            count = export_rows(db, kind, fmt, out, blog=blog, kinds=list(kinds) or None)
+    except ExportError as exc:  # e.g. a table (posts) asked for as a graph format
+        raise UsageError(str(exc)) from None
     if output:
         click.echo(f"{count} rows written to {output}", err=True)

@@ -14,6 +14,7 @@ from crawler.cli.crawl import crawl
 from crawler.cli.demo import demo
 from crawler.cli.export import export
 from crawler.cli.inspect import extract, related, stats
+from crawler.cli.report import datasette_metadata, report, status
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -29,10 +30,11 @@ def cli() -> None:
     Then:        pingcrawl crawl https://example.blog/2024/05/a-post/
                  pingcrawl stats
                  pingcrawl export related --format csv
+                 pingcrawl report -o report.html
     """
 
 
-for command in (crawl, export, related, stats, extract, demo):
+for command in (crawl, export, related, stats, extract, demo, report, status, datasette_metadata):
     cli.add_command(command)
 
 

@@ -70,7 +70,8 @@ def demo_config(database: Path, proxy: str) -> Config:
 def run_demo(
     database: Path, *, fresh: bool = True, echo: Callable[[str], None] = print
 ) -> RunSummary:
-    """Crawl the sample web into ``database`` and print the summary, pingbacks, related posts."""
+    """Crawl the sample web into ``database``, print the summary, pingbacks and related
+    posts, and write ``demo-report.html`` next to the database."""
     if fresh:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{database}{suffix}").unlink(missing_ok=True)
@@ -78,7 +79,21 @@ def run_demo(
         summary = crawl(demo_config(database, proxy))
     echo(summary.line())
     _show_results(database, echo)
+    report = write_demo_report(database)
+    echo(f"Report:   {report.resolve()}  (open it in a browser; it works offline)")
     return summary
+
+
+def write_demo_report(database: Path) -> Path:
+    """``demo-report.html`` next to the demo database: the crawl as graphs and lists."""
+    from crawler.report import write_report
+    from db.schema import open_database
+
+    return write_report(
+        open_database(database),
+        database.with_name("demo-report.html"),
+        title="pingcrawl demo report",
+    )
 
 
 def _show_results(database: Path, echo: Callable[[str], None]) -> None:

@@ -1,0 +1,251 @@
+"""``pingcrawl datasette-metadata``: a Datasette metadata file for a crawl database.
+
+Titles and a description of every table, view and column; the README's example queries
+as canned queries; ``title`` as the label column of ``pages``, so the ends of a link
+(``links.src``/``links.dst``, declared as references to ``pages.url`` since schema version
+3) and a comment's post show as page titles; full-text search on pages and comments.
+Open it with ``datasette pingcrawl.db -m metadata.json``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlite_utils
+
+TABLES: dict[str, tuple[str, dict[str, str]]] = {
+    "pages": (
+        "Every fetched URL with what was extracted from it. Posts have is_post = 1.",
+        {
+            "url": "The URL as requested (normalised).",
+            "final_url": "Where redirects ended.",
+            "host": "Host name of the URL.",
+            "blog": "The blog: host without www.",
+            "status": "HTTP status of the last fetch.",
+            "content_type": "Content-Type of the answer.",
+            "fetched_at": "When it was last fetched (ISO 8601 UTC).",
+            "etag": "ETag of the answer, for conditional re-visits.",
+            "last_modified": "Last-Modified of the answer, for conditional re-visits.",
+            "sha256": "SHA-256 of the decoded body; the HTML is in bodies.",
+            "title": "Page title (the post title for a post).",
+            "is_post": "1 for a blog post, 0 for any other page.",
+            "published": "Publication time of the post (ISO 8601).",
+            "author": "Author of the post.",
+            "depth": "Hops from a seed.",
+            "error": "Why the fetch failed (timeout, private, robots, …), if it did.",
+            "text": "The post's text without markup (searchable).",
+            "next_fetch_at": "When the post is due for a re-visit.",
+            "canonical": "The page's rel=canonical URL.",
+            "post_url": "For a comment page (…/comment-page-2/): the post it belongs to.",
+            "size": "Body size in bytes (decoded).",
+            "pingback_endpoint": "The page's X-Pingback / rel=pingback endpoint.",
+            "webmention_endpoint": "The page's Webmention endpoint.",
+            "feeds": "Feeds the page announces (JSON list).",
+            "recrawl_interval": "Seconds until the next visit, adapted to how often it changes.",
+            "comments_hash": "Fingerprint of the comment list, to notice new comments.",
+        },
+    ),
+    "bodies": (
+        "The decoded HTML of fetched pages, one row per distinct body.",
+        {"sha256": "SHA-256 of the body (pages.sha256).", "html": "The decoded HTML."},
+    ),
+    "comments": (
+        "Comments, pingbacks and trackbacks shown on posts (searchable).",
+        {
+            "id": "Post URL plus the comment's id.",
+            "post_url": "The post the comment is on.",
+            "comment_id": "The comment's id in the page.",
+            "kind": "comment, pingback or trackback.",
+            "author": "Author name as shown.",
+            "author_url": "Author's link (for a pingback: the pinging page).",
+            "published": "When it was posted, if the page says.",
+            "text": "The comment's text.",
+            "source_url": "Pingback/trackback: the page that links here.",
+            "source_title": "Pingback/trackback: the title it gave.",
+            "verified": "Pingback/trackback: 1 the source links back, 0 spam, empty unknown.",
+            "found_on": "The page (or comment page) it was found on.",
+            "first_seen": "When pingcrawl first saw it.",
+        },
+    ),
+    "links": (
+        "The link graph: src links to dst, and how we know (kind).",
+        {
+            "src": "The linking page (a pingback's source).",
+            "dst": "The linked page (a pingback's post).",
+            "kind": "citation, pingback, trackback, comment or nav.",
+            "found_on": "The page the link was found on.",
+            "anchor": "The link's text.",
+            "rel": "The link's rel attribute (nofollow, ugc, …).",
+            "same_blog": "1 when both ends are on the same blog.",
+            "first_seen": "When pingcrawl first saw the link.",
+        },
+    ),
+    "frontier": (
+        "Every URL pingcrawl knows of: queued, done, failed or skipped, and why.",
+        {
+            "url": "The URL.",
+            "depth": "Hops from a seed.",
+            "found_on": "Where it was found.",
+            "kind": "The kind of link it was found through.",
+            "state": "queued, claimed (in flight), done, failed or skipped.",
+            "reason": "Why it failed or was skipped (robots, private, depth, trap, …).",
+            "attempts": "Fetch attempts so far.",
+            "next_attempt_at": "Not before this time (after a pause or Retry-After).",
+            "host": "Host of the URL.",
+            "post_url": "For a comment page: its post.",
+            "added_at": "When it was queued first.",
+        },
+    ),
+    "runs": (
+        "One row per crawl run with its outcome and counts.",
+        {
+            "id": "Run number.",
+            "started_at": "Start time.",
+            "finished_at": "End time.",
+            "status": "running, ok, interrupted or crashed.",
+            "pid": "Process id of the run.",
+            "fetched": "Pages fetched.",
+            "failed": "Fetches that failed.",
+            "skipped": "URLs skipped (robots, scope, traps …).",
+            "new_pages": "Pages seen for the first time.",
+            "new_links": "Links seen for the first time.",
+            "new_comments": "Comments seen for the first time.",
+            "not_modified": "Re-visits answered 304 Not Modified.",
+        },
+    ),
+    "hosts": (
+        "Per host: robots.txt, Crawl-delay, errors and pauses.",
+        {
+            "host": "Host name.",
+            "robots_status": "HTTP status of robots.txt (0: unreachable).",
+            "robots_txt": "The robots.txt text.",
+            "robots_fetched_at": "When robots.txt was read.",
+            "crawl_delay": "Crawl-delay in seconds, if any.",
+            "last_request_at": "Start of the last request.",
+            "errors": "Consecutive errors.",
+            "paused_until": "The host is left alone until then (429/503 storms, failures).",
+            "pause_seconds": "Length of the current pause (doubles each time).",
+        },
+    ),
+    "related_posts": (
+        "Pairs of posts on one blog joined by a pingback, trackback or citation (view).",
+        {
+            "blog": "The blog.",
+            "a": "One post (the smaller URL).",
+            "b": "The other post.",
+            "kinds": "How they are joined.",
+        },
+    ),
+    "pingbacks": (
+        "Pingbacks and trackbacks with their verification (view).",
+        {
+            "id": "The comment's id.",
+            "target": "The post pinged.",
+            "source": "The page that pinged it.",
+            "kind": "pingback or trackback.",
+            "source_title": "Title given by the pingback.",
+            "author": "Author as shown.",
+            "published": "When it was posted.",
+            "verified": "1 the source links back, 0 spam, empty unknown.",
+            "blog": "The pinged post's blog.",
+            "target_title": "Title of the pinged post.",
+        },
+    ),
+}
+
+LABEL_COLUMNS = {"pages": "title", "comments": "author", "hosts": "host", "bodies": "sha256"}
+SEARCHABLE = {"pages": "pages_fts", "comments": "comments_fts"}
+
+# The README's example queries, word for word (tests/test_datasette.py checks both ways).
+CANNED_QUERIES: dict[str, tuple[str, str]] = {
+    "top_cited_domains": (
+        "Top cited domains (other blogs and sources, not a blog citing itself)",
+        "select substr(dst, instr(dst, '://') + 3, instr(substr(dst, instr(dst, '://') + 3)"
+        " || '/', '/') - 1) as host, count(*) as citations, count(distinct src) as"
+        " citing_pages from links where kind = 'citation' and same_blog = 0 group by host"
+        " order by citations desc limit 10",
+    ),
+    "most_pinged_posts": (
+        "Posts with the most pingbacks, and how many of them are verified or spam",
+        "select target, target_title, count(*) as pingbacks, sum(verified = 1) as verified,"
+        " sum(verified = 0) as spam from pingbacks group by target order by pingbacks desc"
+        " limit 10",
+    ),
+    "spam_pingbacks": (
+        "Unverified pingbacks: the source page does not link back (classic pingback spam)",
+        "select target, source, source_title, published from pingbacks where verified = 0"
+        " order by published desc",
+    ),
+    "what_a_post_cites": (
+        "What one post cites",
+        "select dst as cited, anchor from links where src = :post and kind = 'citation'"
+        " order by dst",
+    ),
+    "who_cites_a_post": (
+        "Who cites one post",
+        "select l.src as citing, p.title, l.kind from links l left join pages p on"
+        " p.url = l.src where l.dst = :post and l.kind in ('citation', 'pingback',"
+        " 'trackback') order by l.src",
+    ),
+    "orphan_posts": (
+        "Orphan posts: nothing but menus links to them",
+        "select p.url, p.title from pages p where p.is_post = 1 and not exists (select 1"
+        " from links l where l.dst = p.url and l.src != p.url and l.kind in ('citation',"
+        " 'pingback', 'trackback')) order by p.url",
+    ),
+    "why_not_crawled": (
+        "Why was a URL not crawled?",
+        "select url, state, reason from frontier where state != 'done' order by reason",
+    ),
+    "last_runs": (
+        "The last runs",
+        "select id, started_at, finished_at, status, fetched, failed, not_modified,"
+        " new_pages, new_comments from runs order by id desc limit 5",
+    ),
+}
+
+
+def metadata(db: sqlite_utils.Database, name: str) -> dict[str, Any]:
+    """Datasette metadata for the database ``name`` (its file name without ``.db``)."""
+    tables: dict[str, Any] = {}
+    for table in [*db.table_names(), *db.view_names()]:
+        tables[table] = _table(db, table)
+    queries = {key: {"title": title, "sql": sql} for key, (title, sql) in CANNED_QUERIES.items()}
+    return {
+        "title": f"pingcrawl: {name}",
+        "description": (
+            "Blog posts, their comments, pingbacks and trackbacks, and the links between "
+            "them, as crawled by pingcrawl. Start with related_posts and pingbacks."
+        ),
+        "databases": {
+            name: {
+                "description": "A pingcrawl crawl (SPEC section 5).",
+                "tables": tables,
+                "queries": queries,
+            }
+        },
+    }
+
+
+def _table(db: sqlite_utils.Database, table: str) -> dict[str, Any]:
+    base = _fts_base(table)
+    if base is not None:  # FTS index and its shadow tables: plumbing, hidden
+        return {"description": f"Full-text index of {base}.", "hidden": True}
+    description, columns = TABLES.get(table, ("", {}))
+    names = [c.name for c in db[table].columns]
+    entry: dict[str, Any] = {
+        "description": description or f"{table} (no description yet).",
+        "columns": {c: columns.get(c, "(no description yet)") for c in names},
+    }
+    if table in LABEL_COLUMNS:
+        entry["label_column"] = LABEL_COLUMNS[table]
+    if table in SEARCHABLE and SEARCHABLE[table] in db.table_names():
+        entry["fts_table"] = SEARCHABLE[table]
+    return entry
+
+
+def _fts_base(table: str) -> str | None:
+    for base, fts in SEARCHABLE.items():
+        if table == fts or table.startswith(f"{fts}_"):
+            return base
+    return None

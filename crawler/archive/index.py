@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cdxj_indexer.main import write_cdx_index
+from cdxj_indexer.main import write_cdx_index  # type: ignore[import-untyped]
 
 from crawler.archive.recover import recover_dir
 

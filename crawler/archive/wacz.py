@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from wacz.main import main as wacz_main
+from wacz.main import main as wacz_main  # type: ignore[import-untyped]
 
 from crawler.archive.index import warc_files
 from crawler.archive.warc import ArchiveError
@@ -36,11 +36,14 @@ class WaczPage:
 def pages_jsonl(pages: Iterable[WaczPage]) -> str:
     lines = [json.dumps(PAGES_HEADER)]
     for page in pages:
-        entry = {"url": page.url, "ts": page.ts}
-        if page.title:
-            entry["title"] = page.title
+        # Every entry has a title, the URL when the page has none: py-wacz's validator reads
+        # the file as a table whose columns are the header's keys, and an entry whose only
+        # shared key ("title") is missing or empty is a blank row, an invalid package.
+        entry = {"url": page.url, "ts": page.ts, "title": page.title or page.url}
         lines.append(json.dumps(entry, ensure_ascii=False))
-    return "\n".join(lines) + "\n"
+    # No newline after the last line: py-wacz's validator reads the file as a table, and a
+    # final newline is a blank row to it (and an invalid package).
+    return "\n".join(lines)
 
 
 def build_wacz(

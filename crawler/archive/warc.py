@@ -44,11 +44,11 @@ from importlib import metadata
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
-from warcio.recordloader import ArcWarcRecord
-from warcio.statusandheaders import StatusAndHeaders
-from warcio.warcwriter import WARCWriter
+from warcio.recordloader import ArcWarcRecord  # type: ignore[import-untyped]
+from warcio.statusandheaders import StatusAndHeaders  # type: ignore[import-untyped]
+from warcio.warcwriter import WARCWriter  # type: ignore[import-untyped]
 
 from crawler.archive.recover import OPEN_SUFFIX, recover_dir
 from crawler.fetch.exchange import Exchange
@@ -64,6 +64,9 @@ DEFAULT_MAX_SIZE = 1_000_000_000
 DECHUNKED_HEADER = "X-Archive-Orig-Transfer-Encoding"
 # How a body that is not whole was cut, as WARC-Truncated names it (the fetcher's errors).
 _TRUNCATION_BY_ERROR = {"timeout": "time", "connection_reset": "disconnect"}
+# What a request line keeps as it is; anything else (spaces, non-ASCII) is %-encoded, as a
+# client sends it.
+_TARGET_SAFE = "/?&=%:@!$'()*+,;~-._[]"
 _SIZE_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?B?)\s*$", re.IGNORECASE)
 
@@ -319,9 +322,9 @@ class WarcWriter:
         parts = urlsplit(exchange.url)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         http = StatusAndHeaders(
-            f"{_clean(target)} HTTP/{exchange.http_version}",
+            f"{quote(target, safe=_TARGET_SAFE)} HTTP/{exchange.http_version}",
             _clean_headers(exchange.request_headers),
-            protocol=_clean(exchange.method) or "GET",
+            protocol=_ascii(exchange.method) or "GET",
         )
         headers = {"WARC-Date": date, "WARC-Concurrent-To": answer_id}
         return self._builder.create_warc_record(
@@ -477,7 +480,7 @@ def _placed(
 
 
 def _response_headers(exchange: Exchange) -> StatusAndHeaders:
-    status = f"{exchange.status} {_clean(exchange.reason)}".rstrip()
+    status = f"{exchange.status} {_ascii(exchange.reason)}".rstrip()
     headers = [
         (DECHUNKED_HEADER if name.lower() == "transfer-encoding" else name, value)
         for name, value in _clean_headers(exchange.response_headers)
@@ -496,6 +499,11 @@ def _truncation(exchange: Exchange) -> str | None:
 def _clean(text: str) -> str:
     """No CR or LF inside a header line: a hostile value must not end the header block."""
     return text.replace("\r", " ").replace("\n", " ")
+
+
+def _ascii(text: str) -> str:
+    """A status or request line is ASCII (warcio %-encodes only header values)."""
+    return _clean(text).encode("ascii", "replace").decode("ascii")
 
 
 def _clean_headers(headers: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
 import threading
 from pathlib import Path
@@ -281,6 +283,53 @@ def test_hostile_headers_and_statuses_still_make_a_valid_file(tmp_path: Path) ->
     assert [name for name, _ in responses[0]["http"]][:2] == ["X-Evil", "X-Utf8"]
     assert not any(name.lower() == "set-cookie" for name, _ in responses[0]["http"])
     assert responses[1]["statusline"] == "HTTP/1.1 204"
+
+
+def test_a_url_with_spaces_or_line_breaks_cannot_break_the_record_headers(tmp_path: Path) -> None:
+    with writer(tmp_path) as warc:
+        [response, _] = warc.write_fetch([exchange("/a b\r\nWARC-Type: resource\x00")])
+    assert response.target_uri == exchange("/a%20b%0D%0AWARC-Type:%20resource%00").url
+    [path] = warc_files(tmp_path)
+    assert [r["type"] for r in records(path)] == ["warcinfo", "response", "request"]
+    assert warcio("check", str(path)).returncode == 0
+
+
+def test_each_record_names_the_exchange_it_came_from(tmp_path: Path) -> None:
+    hops = [exchange("/old", status=301, body=b""), exchange("/new"), robots()]
+    with writer(tmp_path) as warc:
+        placed = warc.write_fetch(hops, PageMeta(hops[1].url, None, "0", 3))
+    assert [(r.record_type, r.exchange) for r in placed] == [
+        ("response", 0),
+        ("request", 0),
+        ("response", 1),
+        ("request", 1),
+        ("response", 2),
+        ("request", 2),
+        ("metadata", None),
+    ]
+
+
+def test_a_full_disk_is_an_archive_error_and_leaves_no_partial_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warc = writer(tmp_path)
+    warc.write_fetch([exchange("/before")])
+    real_write = os.write
+
+    def disk_full(fd: int, data: bytes) -> int:
+        real_write(fd, bytes(data)[:100])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", disk_full)
+    with pytest.raises(ArchiveError, match="No space left"):
+        warc.write_fetch([exchange("/lost")])
+    monkeypatch.setattr(os, "write", real_write)
+    warc.write_fetch([exchange("/after")])
+    warc.close()
+    [path] = warc_files(tmp_path)
+    targets = [r["headers"].get("WARC-Target-URI", "") for r in by_type(records(path), "response")]
+    assert [t.rsplit("/", 1)[1] for t in targets] == ["before", "after"]
+    assert warcio("check", str(path)).returncode == 0
 
 
 def test_threads_calling_at_once_do_not_mix_their_records(tmp_path: Path) -> None:

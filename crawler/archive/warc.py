@@ -67,6 +67,7 @@ _TRUNCATION_BY_ERROR = {"timeout": "time", "connection_reset": "disconnect"}
 # What a request line keeps as it is; anything else (spaces, non-ASCII) is %-encoded, as a
 # client sends it.
 _TARGET_SAFE = "/?&=%:@!$'()*+,;~-._[]"
+_UNSAFE_URI = re.compile(r"[\x00-\x20\x7f]")
 _SIZE_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?B?)\s*$", re.IGNORECASE)
 
@@ -110,6 +111,7 @@ class ArchivedRecord:
     date: str
     payload_digest: str | None
     profile: str | None = None  # of a revisit
+    exchange: int | None = None  # index of its Exchange in write_fetch's list; None: page/resource
 
     def as_capture(self) -> Capture:
         return Capture(self.target_uri, self.date, self.payload_digest, self.record_id)
@@ -199,36 +201,38 @@ class WarcWriter:
         ``previous`` maps a URL to its last capture known to the caller (from earlier runs);
         captures this writer made itself are remembered without it.
         """
-        records: list[tuple[ArcWarcRecord, str | None]] = []
-        responses: dict[str, ArcWarcRecord] = {}
-        for exchange in exchanges:
-            earlier = (previous or {}).get(exchange.url) or self._last.get(exchange.url)
-            pair = self._exchange_records(exchange, earlier)
-            records.extend(pair)
-            responses[exchange.url] = pair[0][0]
-        if page is not None:
-            answer = responses.get(page.url) or (list(responses.values()) or [None])[-1]
-            records.append((self._page_record(page, answer), None))
         with self._lock:
-            written = self._write_group(records)
-        for record in written:
-            if record.record_type == "response":  # a revisit refers to the full capture
-                self._last[record.target_uri] = record.as_capture()
-        return written
+            pending: list[_Pending] = []
+            answers: dict[str, ArcWarcRecord] = {}
+            for number, exchange in enumerate(exchanges):
+                earlier = (previous or {}).get(exchange.url) or self._last.get(
+                    _safe_uri(exchange.url)
+                )
+                pair = self._exchange_records(exchange, earlier, number)
+                pending.extend(pair)
+                answers[_safe_uri(exchange.url)] = pair[0].record
+            if page is not None:
+                answer = answers.get(_safe_uri(page.url)) or next(reversed(answers.values()), None)
+                pending.append(_Pending(self._page_record(page, answer)))
+            written = self._write_group(pending)
+            for record in written:
+                if record.record_type == "response":  # a revisit refers to the full capture
+                    self._last[record.target_uri] = record.as_capture()
+            return written
 
     def write_resource(
         self, uri: str, data: bytes, content_type: str = "text/plain; charset=utf-8"
     ) -> ArchivedRecord:
         """A ``resource`` record, e.g. a run's log at the end of the run."""
         record = self._builder.create_warc_record(
-            uri,
+            _safe_uri(uri),
             "resource",
             payload=io.BytesIO(data),
             length=len(data),
             warc_content_type=content_type,
         )
         with self._lock:
-            return self._write_group([(record, None)])[0]
+            return self._write_group([_Pending(record)])[0]
 
     def write_run_log(self, run_id: int | str, log: str | bytes) -> ArchivedRecord:
         data = log.encode("utf-8", "replace") if isinstance(log, str) else log
@@ -253,9 +257,9 @@ class WarcWriter:
     # -- records -----------------------------------------------------------------------
 
     def _exchange_records(
-        self, exchange: Exchange, earlier: Capture | None
-    ) -> list[tuple[ArcWarcRecord, str | None]]:
-        """[(answer record, profile), (request record, None)] for one exchange."""
+        self, exchange: Exchange, earlier: Capture | None, number: int
+    ) -> list[_Pending]:
+        """The answer record (response, revisit or error) and the request record."""
         date = warc_date(exchange.sent_at)
         if exchange.status is None:
             answer = self._error_record(exchange, date)
@@ -264,7 +268,7 @@ class WarcWriter:
             answer, profile = self._answer_record(exchange, date, earlier)
         answer_id = answer.rec_headers.get_header("WARC-Record-ID")
         request = self._request_record(exchange, date, answer_id)
-        return [(answer, profile), (request, None)]
+        return [_Pending(answer, profile, number), _Pending(request, None, number)]
 
     def _answer_record(
         self, exchange: Exchange, date: str, earlier: Capture | None
@@ -288,7 +292,7 @@ class WarcWriter:
         if truncation:
             headers["WARC-Truncated"] = truncation
         record = self._builder.create_warc_record(
-            exchange.url,
+            _safe_uri(exchange.url),
             "response",
             payload=io.BytesIO(exchange.raw_body),
             length=len(exchange.raw_body),
@@ -307,7 +311,7 @@ class WarcWriter:
     ) -> ArcWarcRecord:
         headers["WARC-Profile"] = profile
         if earlier is not None:
-            headers["WARC-Refers-To-Target-URI"] = earlier.url
+            headers["WARC-Refers-To-Target-URI"] = _safe_uri(earlier.url)
             headers["WARC-Refers-To-Date"] = earlier.date
             if earlier.record_id:
                 headers["WARC-Refers-To"] = earlier.record_id
@@ -315,7 +319,10 @@ class WarcWriter:
                 # Lets an indexer resolve the revisit by digest, as for identical payloads.
                 headers["WARC-Payload-Digest"] = earlier.payload_digest
         return self._builder.create_warc_record(
-            url, "revisit", warc_headers_dict=_typed("revisit", headers), http_headers=http
+            _safe_uri(url),
+            "revisit",
+            warc_headers_dict=_typed("revisit", headers),
+            http_headers=http,
         )
 
     def _request_record(self, exchange: Exchange, date: str, answer_id: str) -> ArcWarcRecord:
@@ -328,7 +335,10 @@ class WarcWriter:
         )
         headers = {"WARC-Date": date, "WARC-Concurrent-To": answer_id}
         return self._builder.create_warc_record(
-            exchange.url, "request", warc_headers_dict=_typed("request", headers), http_headers=http
+            _safe_uri(exchange.url),
+            "request",
+            warc_headers_dict=_typed("request", headers),
+            http_headers=http,
         )
 
     def _error_record(self, exchange: Exchange, date: str) -> ArcWarcRecord:
@@ -337,7 +347,7 @@ class WarcWriter:
             "purpose": exchange.purpose,
             "elapsedMs": str(round(exchange.elapsed * 1000)),
         }
-        return self._fields_record(exchange.url, fields.items(), {"WARC-Date": date})
+        return self._fields_record(_safe_uri(exchange.url), fields.items(), {"WARC-Date": date})
 
     def _page_record(self, page: PageMeta, answer: ArcWarcRecord | None) -> ArcWarcRecord:
         fields: list[tuple[str, str]] = []
@@ -352,7 +362,7 @@ class WarcWriter:
         if answer is not None:
             headers["WARC-Concurrent-To"] = answer.rec_headers.get_header("WARC-Record-ID")
             headers["WARC-Date"] = answer.rec_headers.get_header("WARC-Date")
-        return self._fields_record(page.url, fields, headers)
+        return self._fields_record(_safe_uri(page.url), fields, headers)
 
     def _fields_record(self, uri: str, fields: Any, headers: dict[str, str]) -> ArcWarcRecord:
         body = "".join(f"{name}: {_clean(value)}\r\n" for name, value in fields).encode()
@@ -367,24 +377,39 @@ class WarcWriter:
 
     # -- files -------------------------------------------------------------------------
 
-    def _write_group(
-        self, records: Sequence[tuple[ArcWarcRecord, str | None]]
-    ) -> list[ArchivedRecord]:
+    def _write_group(self, pending: Sequence[_Pending]) -> list[ArchivedRecord]:
         """Compress every record, then put the whole group in the file with one write."""
-        members = [_member(self._builder, record) for record, _ in records]
+        members = [_member(self._builder, item.record) for item in pending]
         group = sum(len(member) for member in members)
         if self._fd is None or (
             self._size > self._info_size and self._size + group > self.max_size
         ):
             self._start_file()
-        assert self._path is not None
-        offset = self._size
+        start = offset = self._size
         placed: list[ArchivedRecord] = []
-        for (record, profile), member in zip(records, members, strict=True):
-            placed.append(_placed(record, profile, self._final_name, offset, len(member)))
+        for item, member in zip(pending, members, strict=True):
+            placed.append(_placed(item, self._final_name, offset, len(member)))
             offset += len(member)
-        self._write_all(b"".join(members))
+        try:
+            self._write_all(b"".join(members))
+        except OSError as exc:
+            self._undo(start)
+            raise ArchiveError(f"cannot write WARC file {self._path}: {exc}") from exc
         return placed
+
+    def _undo(self, start: int) -> None:
+        """After a failed write (a full disk): no partial group may stay before later ones."""
+        assert self._fd is not None
+        try:
+            os.ftruncate(self._fd, start)
+            self._size = start
+        except OSError:  # cannot even cut: leave the tail to recover_dir, use a new file
+            self._abandon_file()
+
+    def _abandon_file(self) -> None:
+        assert self._fd is not None
+        os.close(self._fd)  # the .open name stays: the next writer repairs and finishes it
+        self._fd, self._path = None, None
 
     @property
     def _final_name(self) -> str:
@@ -462,10 +487,17 @@ def _member(builder: WARCWriter, record: ArcWarcRecord) -> bytes:
     return out.getvalue()
 
 
-def _placed(
-    record: ArcWarcRecord, profile: str | None, filename: str, offset: int, length: int
-) -> ArchivedRecord:
-    headers = record.rec_headers
+@dataclass(frozen=True)
+class _Pending:
+    """A record built, not yet written."""
+
+    record: ArcWarcRecord
+    profile: str | None = None
+    exchange: int | None = None
+
+
+def _placed(item: _Pending, filename: str, offset: int, length: int) -> ArchivedRecord:
+    record, headers = item.record, item.record.rec_headers
     return ArchivedRecord(
         filename=filename,
         offset=offset,
@@ -475,7 +507,8 @@ def _placed(
         target_uri=headers.get_header("WARC-Target-URI") or "",
         date=headers.get_header("WARC-Date"),
         payload_digest=headers.get_header("WARC-Payload-Digest"),
-        profile=profile,
+        profile=item.profile,
+        exchange=item.exchange,
     )
 
 
@@ -494,6 +527,11 @@ def _truncation(exchange: Exchange) -> str | None:
     if exchange.error:
         return _TRUNCATION_BY_ERROR.get(exchange.error, "unspecified")
     return None
+
+
+def _safe_uri(url: str) -> str:
+    """A URI as a WARC header can hold it: spaces and control characters %-encoded."""
+    return _UNSAFE_URI.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), url)
 
 
 def _clean(text: str) -> str:

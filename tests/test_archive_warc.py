@@ -353,6 +353,12 @@ def test_threads_calling_at_once_do_not_mix_their_records(tmp_path: Path) -> Non
         assert response["headers"]["WARC-Target-URI"] == request["headers"]["WARC-Target-URI"]
 
 
+def test_a_directory_that_cannot_be_made_is_an_archive_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    with pytest.raises(ArchiveError, match="cannot create WARC directory"):
+        writer(tmp_path / "file" / "warcs")
+
+
 def test_a_prefix_that_could_leave_the_directory_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ArchiveError, match="prefix"):
         WarcWriter(tmp_path, user_agent=UA, is_part_of="x", prefix="../up")

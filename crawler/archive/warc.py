@@ -177,7 +177,10 @@ class WarcWriter:
         except OSError as exc:
             raise ArchiveError(f"cannot create WARC directory {self.directory}: {exc}") from exc
         # A crash of an earlier writer left its file open: cut its partial tail, finish it.
-        self.repairs = recover_dir(self.directory)
+        try:
+            self.repairs = recover_dir(self.directory)
+        except OSError as exc:
+            raise ArchiveError(f"cannot repair WARC files in {self.directory}: {exc}") from exc
         self._builder = WARCWriter(io.BytesIO(), gzip=True, warc_version=WARC_VERSION)
         self._lock = threading.Lock()
         self._fd: int | None = None
@@ -241,7 +244,10 @@ class WarcWriter:
     def close(self) -> None:
         """Finish the current file (fsync, rename without ``.open``). Idempotent."""
         with self._lock:
-            self._finish_file()
+            try:
+                self._finish_file()
+            except OSError as exc:
+                raise ArchiveError(f"cannot finish WARC file {self._path}: {exc}") from exc
 
     def __enter__(self) -> WarcWriter:
         return self

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from archive_helpers import UA, exchange, gzipped_page, records, robots, warc_files, warcio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from crawler.archive.warc import (
     IDENTICAL_PAYLOAD,
@@ -376,3 +378,47 @@ def test_sizes_read_as_decimal_bytes(text: str | int, size: int) -> None:
 def test_a_bad_size_is_a_one_line_error(text: str) -> None:
     with pytest.raises(ValueError):
         parse_size(text)  # type: ignore[arg-type]
+
+
+# Any code point, lone surrogates too: aiohttp hands non-UTF-8 header bytes over that way.
+header_text = st.text(st.characters(exclude_categories=()), max_size=30)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    path=header_text,
+    status=st.integers(min_value=100, max_value=999),
+    reason=header_text,
+    headers=st.lists(st.tuples(header_text, header_text), max_size=6),
+    sent=st.lists(st.tuples(header_text, header_text), max_size=4),
+    body=st.binary(max_size=300),
+    links=st.lists(st.tuples(header_text, header_text), max_size=3),
+)
+def test_any_answer_a_server_sends_makes_a_readable_record(
+    tmp_path_factory: pytest.TempPathFactory,
+    path: str,
+    status: int,
+    reason: str,
+    headers: list[tuple[str, str]],
+    sent: list[tuple[str, str]],
+    body: bytes,
+    links: list[tuple[str, str]],
+) -> None:
+    directory = tmp_path_factory.mktemp("any")
+    answer = exchange(
+        "/" + path, status=status, reason=reason, headers=headers, body=body, request_headers=sent
+    )
+    page = PageMeta(answer.url, path, path, 1, outlinks=links, pingbacks=links)
+    with writer(directory) as warc:
+        placed = warc.write_fetch([answer], page)
+    [file] = warc_files(directory)
+    found = records(file)  # reads to its end, digests and lengths checked
+    [response] = by_type(found, "response") or by_type(found, "revisit")
+    assert placed[0].record_type in ("response", "revisit")
+    if status != 304:
+        assert response["body"] == body
+    assert len(response["http"]) == len(headers)
+    [request] = by_type(found, "request")
+    assert len(request["http"]) == len(sent)

@@ -67,7 +67,10 @@ _TRUNCATION_BY_ERROR = {"timeout": "time", "connection_reset": "disconnect"}
 # What a request line keeps as it is; anything else (spaces, non-ASCII) is %-encoded, as a
 # client sends it.
 _TARGET_SAFE = "/?&=%:@!$'()*+,;~-._[]"
-_UNSAFE_URI = re.compile(r"[\x00-\x20\x7f]")
+_NOT_TOKEN = re.compile(r"[^!#$&'*+.^_`|~0-9A-Za-z-]")  # "%" too: it marks what we encoded
+_SURROGATES = re.compile(r"[\ud800-\udfff]+")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+_UNSAFE_URI = re.compile(r"[\x00-\x20\x7f\ud800-\udfff]")  # and what UTF-8 cannot hold
 _SIZE_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?B?)\s*$", re.IGNORECASE)
 
@@ -335,7 +338,7 @@ class WarcWriter:
         parts = urlsplit(exchange.url)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         http = StatusAndHeaders(
-            f"{quote(target, safe=_TARGET_SAFE)} HTTP/{exchange.http_version}",
+            f"{_request_target(target)} HTTP/{exchange.http_version}",
             _clean_headers(exchange.request_headers),
             protocol=_ascii(exchange.method) or "GET",
         )
@@ -371,7 +374,8 @@ class WarcWriter:
         return self._fields_record(_safe_uri(page.url), fields, headers)
 
     def _fields_record(self, uri: str, fields: Any, headers: dict[str, str]) -> ArcWarcRecord:
-        body = "".join(f"{name}: {_clean(value)}\r\n" for name, value in fields).encode()
+        text = "".join(f"{name}: {_clean(value)}\r\n" for name, value in fields)
+        body = text.encode("utf-8", "replace")  # a lone surrogate from a hostile page: "?"
         return self._builder.create_warc_record(
             uri,
             "metadata",
@@ -535,9 +539,26 @@ def _truncation(exchange: Exchange) -> str | None:
     return None
 
 
+def _request_target(target: str) -> str:
+    return quote(_SURROGATES.sub(_percent, target), safe=_TARGET_SAFE)
+
+
 def _safe_uri(url: str) -> str:
-    """A URI as a WARC header can hold it: spaces and control characters %-encoded."""
-    return _UNSAFE_URI.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), url)
+    """A URI as a WARC header can hold it: spaces, control characters, surrogates %-encoded."""
+    return _UNSAFE_URI.sub(_percent, url)
+
+
+def _percent(match: re.Match[str]) -> str:
+    """%-encode the bytes of a match. A header decoded with ``surrogateescape`` (aiohttp's
+    way with bytes that are not UTF-8) gets its original bytes back."""
+    return "".join(f"%{byte:02X}" for char in match.group() for byte in _bytes_of(char))
+
+
+def _bytes_of(char: str) -> bytes:
+    try:
+        return char.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate that stands for no byte
+        return char.encode("utf-8", "surrogatepass")
 
 
 def _clean(text: str) -> str:
@@ -545,10 +566,22 @@ def _clean(text: str) -> str:
     return text.replace("\r", " ").replace("\n", " ")
 
 
+def _header_value(value: str) -> str:
+    """ASCII, as a WARC's HTTP block must be: other characters %-encoded as their bytes.
+
+    (warcio's own RFC 8187 encoding leaves some values, e.g. ``;\\x80=0``, unencodable.)"""
+    return _NON_ASCII.sub(_percent, _clean(value))
+
+
 def _ascii(text: str) -> str:
     """A status or request line is ASCII (warcio %-encodes only header values)."""
-    return _clean(text).encode("ascii", "replace").decode("ascii")
+    return _header_value(text)
+
+
+def _header_name(name: str) -> str:
+    """A header name as an HTTP token: other characters %-encoded (warcio encodes only values)."""
+    return _NOT_TOKEN.sub(_percent, name) or "%"
 
 
 def _clean_headers(headers: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-    return [(_clean(name).replace(":", "_"), _clean(value)) for name, value in headers]
+    return [(_header_name(name), _header_value(value)) for name, value in headers]

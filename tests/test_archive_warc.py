@@ -159,6 +159,16 @@ def test_an_unchanged_200_is_an_identical_payload_revisit_a_changed_one_a_respon
     assert revisit["WARC-Payload-Digest"] == first.payload_digest
 
 
+def test_only_a_whole_200_body_becomes_an_identical_payload_revisit(tmp_path: Path) -> None:
+    redirect = exchange("/old", status=301, body=b"", headers=[("Location", "/new")])
+    missing = exchange("/gone", status=404, body=b"<p>not here</p>")
+    with writer(tmp_path) as warc:
+        for answer in (redirect, redirect, missing, missing):
+            warc.write_fetch([answer])
+    kinds = [r["type"] for r in records(warc_files(tmp_path)[0]) if r["type"] != "request"]
+    assert kinds == ["warcinfo", "response", "response", "response", "response"]
+
+
 def test_a_capture_from_an_earlier_run_is_recognised_through_previous(tmp_path: Path) -> None:
     with writer(tmp_path / "one") as warc:
         [first, _] = warc.write_fetch([exchange()])

@@ -290,8 +290,10 @@ class WarcWriter:
         headers: dict[str, str] = {"WARC-Date": date}
         if exchange.status == 304:
             return self._revisit(exchange.url, http, headers, NOT_MODIFIED, earlier), NOT_MODIFIED
-        if (
-            earlier is not None
+        if (  # a revisit saves bytes only for a whole body that is there
+            exchange.status == 200
+            and exchange.raw_body
+            and earlier is not None
             and earlier.payload_digest == digest
             and not exchange.truncated
             and exchange.error is None

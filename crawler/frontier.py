@@ -5,18 +5,69 @@ depth 0; links of the kinds in ``crawl.follow`` at ``depth + 1`` while that is w
 ``max_depth``; the other comment pages of a post at the post's own depth (they are
 part of the post). Refused URLs become ``skipped`` rows with a reason, so "why wasn't
 this crawled?" has an answer.
+
+Bounded by design: one page contributes at most :data:`MAX_LINKS_PER_PAGE` links
+(:func:`bound_extraction`, pingbacks and citations kept first) and a post at most
+:data:`MAX_COMMENT_PAGES` comment pages — since comment pages add no depth, a
+``comment-page-N`` chain linking to N+1 forever would otherwise never end; past the
+cap they are skipped as ``trap``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from crawler.config import Config
-from crawler.extract.page import Extraction
-from crawler.records import FrontierEntry
-from crawler.urls import host_of, normalize_url, trap_reason
+from crawler.extract.page import Extraction, Link
+from crawler.records import FrontierEntry, LinkKind, Reason
+from crawler.urls import comment_page_number, host_of, normalize_url, trap_reason
 
 COMMENT_PAGE_KIND = "comment_page"
+MAX_LINKS_PER_PAGE = 5_000  # a page with a million links must not cost 300 MB and 100 MB
+MAX_COMMENT_PAGES = 100  # comment pages of one post (50 comments a page: 5,000 comments)
+# Which links survive the cut first: the graph's own edges, then the rest.
+_KEEP_FIRST = {
+    LinkKind.PINGBACK: 0,
+    LinkKind.TRACKBACK: 0,
+    LinkKind.CITATION: 1,
+    LinkKind.COMMENT: 2,
+    LinkKind.NAV: 3,
+}
+
+
+@dataclass
+class BoundedExtraction(Extraction):
+    """An :class:`Extraction` cut to the caps, saying how much was cut (for the record)."""
+
+    links_cut: int = 0
+    comment_pages_cut: int = 0
+
+
+def bound_extraction(
+    extraction: Extraction,
+    max_links: int = MAX_LINKS_PER_PAGE,
+    max_comment_pages: int = MAX_COMMENT_PAGES,
+) -> BoundedExtraction:
+    """``extraction`` with at most ``max_links`` links (pingbacks, trackbacks and citations
+    kept before comment and nav links, page order otherwise) and ``max_comment_pages``."""
+    if isinstance(extraction, BoundedExtraction):
+        return extraction
+    links = extraction.links
+    if len(links) > max_links:
+        ranked = sorted(range(len(links)), key=lambda i: (_rank(links[i]), i))[:max_links]
+        links = [links[i] for i in sorted(ranked)]
+    pages = extraction.comment_pages[:max_comment_pages]
+    fields = {f: getattr(extraction, f) for f in extraction.__dataclass_fields__}
+    return BoundedExtraction(
+        **{**fields, "links": links, "comment_pages": pages},
+        links_cut=len(extraction.links) - len(links),
+        comment_pages_cut=len(extraction.comment_pages) - len(pages),
+    )
+
+
+def _rank(link: Link) -> int:
+    return _KEEP_FIRST.get(link.kind, len(_KEEP_FIRST))  # type: ignore[call-overload]
 
 
 def _entry(url: str, depth: int, kind: str, found_on: str | None, config: Config) -> FrontierEntry:
@@ -42,7 +93,8 @@ def seed_entries(seeds: Iterable[str]) -> tuple[list[FrontierEntry], list[str]]:
 def plan_links(
     page_url: str, depth: int, extraction: Extraction, config: Config, post_url: str | None
 ) -> list[FrontierEntry]:
-    """The frontier entries a fetched page contributes."""
+    """The frontier entries a fetched page contributes (within the caps)."""
+    extraction = bound_extraction(extraction)
     follow = set(config.crawl.follow)
     planned: dict[str, FrontierEntry] = {}
     for link in extraction.links:
@@ -51,10 +103,21 @@ def plan_links(
     owner = post_url or page_url
     for url in extraction.comment_pages:
         if url != page_url and url not in planned:
-            planned[url] = FrontierEntry(
-                url, depth, host_of(url), page_url, COMMENT_PAGE_KIND, owner
-            )
+            planned[url] = _comment_page_entry(url, depth, page_url, owner)
     return list(planned.values())
+
+
+def _comment_page_entry(url: str, depth: int, found_on: str, owner: str) -> FrontierEntry:
+    """A comment page of ``owner``: at the post's depth, unless it is a trap or numbered
+    past :data:`MAX_COMMENT_PAGES` (a chain of pages each linking to the next)."""
+    number = comment_page_number(url)
+    reason = trap_reason(url)
+    if reason is None and number is not None and number > MAX_COMMENT_PAGES:
+        reason = Reason.TRAP
+    state = "skipped" if reason else "queued"
+    return FrontierEntry(
+        url, depth, host_of(url), found_on, COMMENT_PAGE_KIND, owner, state, reason
+    )
 
 
 MIN_INTERVAL_FACTOR, MAX_INTERVAL_FACTOR = 0.25, 16.0  # adaptive recrawl bounds

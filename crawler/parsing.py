@@ -8,6 +8,9 @@ second core parse): a worker past its deadline is killed and replaced, a worker 
 dies or raises is replaced too, and the caller gets a typed :class:`ParseFailure`
 whose ``reason`` is stored like any other error reason. Small pages can be parsed
 inline (``inline_below``), where a process round trip would cost more than the parse.
+Results are cut to the frontier's caps in the worker (:func:`bound_extraction`: 5,000
+links, 100 comment pages), so a page of a million links never crosses into the crawler;
+the :class:`BoundedExtraction` returned says how many were cut (``links_cut``).
 
     async with PageParser(workers=2, deadline=10.0) as parser:
         try:
@@ -36,7 +39,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from crawler.extract.page import Extraction, extract
+from crawler.extract.page import extract
+from crawler.frontier import BoundedExtraction, bound_extraction
 
 DEFAULT_DEADLINE = 10.0  # seconds of parsing one page may cost at most
 DEFAULT_MAX_CHARS = 6_000_000  # pages longer than this are not parsed (max_bytes is 5 MB)
@@ -47,6 +51,7 @@ DEFAULT_MEMORY = 1 << 30  # address space of one worker: a runaway parse ends as
 # (Measured on the benchmark's 14,000-character posts: inline 0.85-1.07 ms of the
 # caller's CPU a page; through the pool 0.27 ms of it, 1.3-1.4 ms wall, 700-800 pages/s.)
 DEFAULT_INLINE_BELOW = 2048
+RETIRE_ABOVE = 160 << 20  # resident bytes after a page that make a worker retire
 _PR_SET_PDEATHSIG = 1  # prctl(2) option
 _REAP = 2.0  # seconds to wait for a killed worker to be reaped
 
@@ -96,8 +101,10 @@ def _die_with_parent(parent: int) -> None:
 
 
 def _serve(conn: multiprocessing.connection.Connection, memory: int) -> None:
-    """A worker's life: take ``(html, url, headers)``, answer ``("ok", extraction)`` or
-    ``("error", detail)``, until the socket closes."""
+    """A worker's life: take ``(html, url, headers)``, answer ``(status, value, retire)``
+    — ``("ok", extraction, …)`` or ``("error", detail, …)`` — until the socket closes.
+    ``retire`` says the worker exits after this answer: a huge page left it holding more
+    memory than :data:`RETIRE_ABOVE`, which Python would not give back to the system."""
     if memory:
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     while True:
@@ -106,15 +113,26 @@ def _serve(conn: multiprocessing.connection.Connection, memory: int) -> None:
         except (EOFError, OSError, KeyboardInterrupt):
             return
         try:
-            answer: tuple[str, Any] = ("ok", extract(html, url, headers))
+            answer: tuple[str, Any] = ("ok", bound_extraction(extract(html, url, headers)))
         except MemoryError:
             answer = ("error", "out of memory")
         except Exception as exc:  # any exception of the extractor is this page's error
             answer = ("error", f"{type(exc).__name__}: {exc}"[:200])
+        retire = _resident_bytes() > RETIRE_ABOVE
         try:
-            conn.send(answer)
+            conn.send((*answer, retire))
         except (OSError, ValueError):
             return
+        if retire:
+            return
+
+
+def _resident_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * resource.getpagesize()
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 class _Worker:
@@ -138,7 +156,7 @@ class _Worker:
         theirs.close()
         self.conn = multiprocessing.connection.Connection(ours.detach())
 
-    def call(self, payload: tuple[str, str, dict[str, str]], deadline: float) -> Extraction:
+    def call(self, payload: tuple[str, str, dict[str, str]], deadline: float) -> BoundedExtraction:
         """Send one page and wait for its answer; raises :class:`ParseFailure`."""
         try:
             self.conn.send(payload)
@@ -146,10 +164,12 @@ class _Worker:
             if not ready:
                 self.kill()
                 raise ParseFailure(ParseReason.TIMEOUT, f"no result within {deadline:g}s")
-            status, value = self.conn.recv()
+            status, value, retire = self.conn.recv()
         except (EOFError, OSError, BrokenPipeError) as exc:
             self.kill()
             raise ParseFailure(ParseReason.ERROR, f"worker ended ({type(exc).__name__})") from None
+        if retire:  # it exits now; the next page starts a fresh one
+            self.kill()
         if status != "ok":
             raise ParseFailure(ParseReason.ERROR, str(value))
         return value  # type: ignore[no-any-return]
@@ -218,8 +238,8 @@ class PageParser:
 
     async def extract(
         self, html: str, url: str, headers: Mapping[str, str] | None = None
-    ) -> Extraction:
-        """The page's :class:`Extraction`, or :class:`ParseFailure` (never a hang)."""
+    ) -> BoundedExtraction:
+        """The page's extraction within the caps, or :class:`ParseFailure` (never a hang)."""
         if self._idle is None or self._threads is None or self._closed:
             raise ParseFailure(ParseReason.CLOSED, "the parser is not open")
         if len(html) > self.max_chars:
@@ -239,9 +259,9 @@ class PageParser:
             raise ParseFailure(ParseReason.CLOSED, "the parser was closed") from None
         return await asyncio.wrap_future(job)
 
-    def _inline(self, html: str, url: str, headers: Mapping[str, str] | None) -> Extraction:
+    def _inline(self, html: str, url: str, headers: Mapping[str, str] | None) -> BoundedExtraction:
         try:
-            return extract(html, url, headers)
+            return bound_extraction(extract(html, url, headers))
         except (Exception, RecursionError) as exc:  # this page's error, not the run's
             raise ParseFailure(ParseReason.ERROR, f"{type(exc).__name__}: {exc}"[:200]) from None
 
@@ -250,7 +270,7 @@ class PageParser:
         loop: asyncio.AbstractEventLoop,
         slot: _Worker | None,
         payload: tuple[str, str, dict[str, str]],
-    ) -> Extraction:
+    ) -> BoundedExtraction:
         """In a thread: (re)start the slot's worker if needed, parse one page, give the
         slot back to the idle queue."""
         worker = slot

@@ -185,6 +185,19 @@ def comment_page_post(url: str) -> str | None:
     return urlunsplit(SplitResult(parts.scheme, parts.netloc, match.group("post"), "", ""))
 
 
+_CPAGE = re.compile(r"(?:^|&)cpage=(\d+)")
+
+
+def comment_page_number(url: str) -> int | None:
+    """N of ``…/comment-page-N/`` or ``?cpage=N`` (WordPress's two spellings), else None."""
+    parts = urlsplit(url)
+    match = _COMMENT_PAGE.match(parts.path)
+    if match:
+        return int(match.group("n"))
+    query = _CPAGE.search(parts.query)
+    return int(query.group(1)) if query else None
+
+
 def trap_reason(url: str, max_segments: int = 20, max_length: int = 2000) -> str | None:
     """Return ``"trap"`` when a URL looks like a crawler trap (SPEC section 7), else None."""
     if len(url) > max_length:

@@ -11,17 +11,24 @@ Bounded by design: one page contributes at most :data:`MAX_LINKS_PER_PAGE` links
 :data:`MAX_COMMENT_PAGES` comment pages — since comment pages add no depth, a
 ``comment-page-N`` chain linking to N+1 forever would otherwise never end; past the
 cap they are skipped as ``trap``.
+
+Settings that closed a door can open it again: :func:`reopen`, at the start of each run,
+requeues what the current settings would no longer refuse.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from crawler.config import Config
 from crawler.extract.page import Extraction, Link
-from crawler.records import FrontierEntry, LinkKind, Reason
+from crawler.records import FrontierEntry, LinkKind, Reason, iso_at, iso_in, parse_iso
 from crawler.urls import comment_page_number, host_of, normalize_url, trap_reason
+
+if TYPE_CHECKING:
+    from db.store import Store
 
 COMMENT_PAGE_KIND = "comment_page"
 MAX_LINKS_PER_PAGE = 5_000  # a page with a million links must not cost 300 MB and 100 MB
@@ -130,3 +137,52 @@ def revisit_interval(previous: float | None, changed: bool, base: float) -> floa
         return base
     interval = previous / 2 if changed else previous * 1.5
     return min(max(interval, base * MIN_INTERVAL_FACTOR), base * MAX_INTERVAL_FACTOR)
+
+
+def reopen(store: Store, config: Config) -> dict[str, int]:
+    """Re-evaluate, at the start of a run, what earlier runs' settings refused; returns
+    how many URLs (or posts, for ``recrawl_after``) each rule re-opened:
+
+    * ``depth``: skipped for depth, now within ``max_depth``;
+    * ``private``: skipped as private targets, when ``allow_private`` is on;
+    * ``robots``: skipped for robots.txt, when ``obey_robots`` is off, or on hosts whose
+      robots.txt is due to be read again (the fetcher then decides afresh);
+    * ``kind``: links of kinds now in ``follow`` that were never queued;
+    * ``recrawl_after``: posts whose revisit interval lies outside the bounds the
+      current ``recrawl_after`` allows get it clamped, and their ``next_fetch_at`` moved.
+    """
+    from crawler.fetch.robots import ROBOTS_TTL
+    from db import requeue
+
+    conn, crawl = store.conn, config.crawl
+    reopened = {
+        "depth": requeue.requeue_reason(
+            conn, Reason.DEPTH, max_depth=crawl.max_depth, states=["skipped"]
+        ),
+        "private": 0,
+        "robots": 0,
+    }
+    if config.safety.allow_private:
+        reopened["private"] = requeue.requeue_reason(conn, Reason.PRIVATE, states=["skipped"])
+    if not config.politeness.obey_robots:
+        reopened["robots"] = requeue.requeue_reason(conn, Reason.ROBOTS, states=["skipped"])
+    else:
+        reopened["robots"] = requeue.requeue_robots_of_stale_hosts(conn, iso_in(-ROBOTS_TTL))
+    links = requeue.unqueued_links(conn, crawl.follow, crawl.max_depth)
+    entries = [_entry(url, depth, kind, found_on, config) for url, depth, found_on, kind in links]
+    reopened["kind"] = store.enqueue(entries)
+    reopened["recrawl_after"] = _rescale_visits(store, crawl.recrawl_after_seconds)
+    return reopened
+
+
+def _rescale_visits(store: Store, base: float) -> int:
+    """Clamp posts' revisit intervals into the bounds of the current ``recrawl_after``
+    (``base``) and move their next visit accordingly."""
+    from db import requeue
+
+    low, high = base * MIN_INTERVAL_FACTOR, base * MAX_INTERVAL_FACTOR
+    visits = []
+    for url, fetched_at, interval in requeue.posts_outside_interval(store.conn, low, high):
+        clamped = min(max(interval if interval is not None else base, low), high)
+        visits.append((url, iso_at(parse_iso(fetched_at) + clamped), clamped))
+    return requeue.set_next_visits(store.conn, visits)

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import sqlite_utils
+from siteserver import SiteServer
 
 from crawler.config import Config
 from crawler.engine import crawl
@@ -227,3 +228,97 @@ def test_a_page_with_more_comments_than_sqlite_has_variables_stores(tmp_path):
     assert store.conn.execute("select count(*) from comments").fetchone()[0] == many
     again = store.save_page(page, comments)  # a revisit looks every one of them up
     assert again.new_comments == 0
+
+
+# -- changed settings re-open what they closed -------------------------------------------------
+def post_html(title: str, cites: list[str], navs: list[str] = ()) -> str:  # type: ignore[assignment]
+    """A post whose content cites ``cites``; ``navs`` sit in the menu."""
+    anchors = "".join(f"<a href='{u}'>source</a> " for u in cites)
+    menu = "".join(f"<a href='{u}'>menu</a>" for u in navs)
+    return (
+        f"<html><head><title>{title}</title><meta property='og:type' content='article'>"
+        "<meta property='article:published_time' content='2024-05-01T10:00:00Z'></head>"
+        f"<body><nav class='menu'>{menu}</nav><article class='post type-post hentry'>"
+        f"<div class='entry-content'><p>{'words ' * 60}{anchors}</p></div></article>"
+        "</body></html>"
+    )
+
+
+def crawl_config(site: SiteServer, database: Path, **sections: dict) -> Config:
+    base: dict[str, dict] = {
+        "crawl": {"database": str(database), "max_depth": 1},
+        "politeness": {"delay": 0.0, "per_host": 4},
+        "http": {"proxy": site.proxy_url, "timeout": 5.0, "retries": 0},
+    }
+    for name, values in sections.items():
+        base.setdefault(name, {}).update(values)
+    return Config().with_overrides(**base)
+
+
+def frontier_row(database: Path, url: str) -> tuple[str, str | None]:
+    row = sqlite_utils.Database(database)["frontier"].get(url)
+    return row["state"], row["reason"]
+
+
+def test_allowing_private_targets_and_a_deeper_crawl_fetch_what_was_skipped(site, tmp_path):
+    private = f"http://127.0.0.2:{site.port}/inside/"
+    seed, near, far = "http://a.test/post/", "http://b.test/near/", "http://c.test/far/"
+    site.add_page("/post/", post_html("seed", [near, private]), host="a.test")
+    site.add_page("/near/", post_html("near", [far]), host="b.test")
+    site.add_page("/far/", post_html("far", []), host="c.test")
+    site.add_page("/inside/", post_html("inside", []))  # any host: what 127.0.0.2 gets
+    database = tmp_path / "reopen.db"
+
+    first = crawl(crawl_config(site, database), [seed])
+    assert first.status == "ok"
+    assert frontier_row(database, private) == ("skipped", "private")
+    assert frontier_row(database, far) == ("skipped", "depth")
+    assert not site.hits(path="/far/") and not site.hits(path="/inside/")
+
+    wider = crawl_config(site, database, crawl={"max_depth": 2}, safety={"allow_private": True})
+    second = crawl(wider)
+    assert second.status == "ok"
+    assert frontier_row(database, private)[0] == "done"
+    assert frontier_row(database, far)[0] == "done"
+    assert len(site.hits(path="/far/")) == 1 and len(site.hits(path="/inside/")) == 1
+
+
+def test_a_kind_added_to_follow_queues_the_links_found_before(site, tmp_path):
+    seed, menu = "http://a.test/post/", "http://a.test/about/"
+    site.add_page("/post/", post_html("seed", [], navs=[menu]), host="a.test")
+    site.add_page("/about/", post_html("about", []), host="a.test")
+    database = tmp_path / "kinds.db"
+    crawl(crawl_config(site, database), [seed])
+    assert not site.hits(path="/about/")
+
+    crawl(crawl_config(site, database, crawl={"follow": ["citation", "nav"]}))
+    assert frontier_row(database, menu)[0] == "done"
+    assert len(site.hits(path="/about/")) == 1
+
+
+def test_turning_robots_off_fetches_what_robots_txt_refused(site, tmp_path):
+    seed, hidden = "http://a.test/post/", "http://b.test/hidden/"
+    site.add_page("/post/", post_html("seed", [hidden]), host="a.test")
+    site.add_page("/hidden/", post_html("hidden", []), host="b.test")
+    site.add_robots("User-agent: *\nDisallow: /hidden/\n", host="b.test")
+    database = tmp_path / "robots.db"
+    crawl(crawl_config(site, database), [seed])
+    assert frontier_row(database, hidden) == ("skipped", "robots")
+
+    crawl(crawl_config(site, database, politeness={"obey_robots": False}))
+    assert frontier_row(database, hidden)[0] == "done"
+
+
+def test_a_shorter_recrawl_after_applies_to_posts_already_fetched(site, tmp_path):
+    seed = "http://a.test/post/"
+    site.add_page("/post/", post_html("seed", []), host="a.test")
+    database = tmp_path / "recrawl.db"
+    crawl(crawl_config(site, database, crawl={"recrawl_after": "30d"}), [seed])
+    crawl(crawl_config(site, database, crawl={"recrawl_after": "30d"}))
+    assert len(site.hits(path="/post/")) == 1  # not due for a month
+
+    crawl(crawl_config(site, database, crawl={"recrawl_after": "0s"}))
+    assert len(site.hits(path="/post/")) == 2  # due at once under the new setting
+    crawl(crawl_config(site, database, crawl={"recrawl_after": "1h"}))
+    page = sqlite_utils.Database(database)["pages"].get(seed)
+    assert page["recrawl_interval"] <= 16 * 3600

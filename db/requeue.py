@@ -1,0 +1,108 @@
+"""Step 2 of the data flow, second thoughts: the SQL that puts refused URLs back in the queue.
+
+The policy (which reasons, under which settings) is ``crawler.frontier.reopen`` and the
+``pingcrawl requeue`` command; this module only reads and writes the frontier and pages.
+Requeued rows get ``state = 'queued'``, no reason, no retry time and their attempts
+reset, so the next claim offers them like new URLs.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+_REQUEUE = (
+    "UPDATE frontier SET state = 'queued', reason = NULL, next_attempt_at = NULL, attempts = 0"
+)
+
+
+def requeue_reason(
+    conn: sqlite3.Connection,
+    reason: str,
+    *,
+    host: str | None = None,
+    max_depth: int | None = None,
+    states: Iterable[str] = ("skipped", "failed"),
+) -> int:
+    """Requeue the URLs that stopped for ``reason`` (on ``host``, within ``max_depth``)."""
+    states = list(states)
+    where = [f"state IN ({','.join('?' * len(states))})", "reason = ?"]
+    params: list[Any] = [*states, reason]
+    if host is not None:
+        where.append("host = ?")
+        params.append(host)
+    if max_depth is not None:
+        where.append("depth <= ?")
+        params.append(max_depth)
+    return conn.execute(f"{_REQUEUE} WHERE {' AND '.join(where)}", params).rowcount
+
+
+def requeue_robots_of_stale_hosts(conn: sqlite3.Connection, read_before: str) -> int:
+    """Requeue URLs skipped for robots.txt on hosts whose robots.txt was last read before
+    ``read_before`` (or never stored): the fetcher reads it again and decides afresh."""
+    return conn.execute(
+        f"""{_REQUEUE} WHERE state = 'skipped' AND reason = 'robots' AND host NOT IN (
+            SELECT host FROM hosts WHERE robots_fetched_at >= ?)""",
+        (read_before,),
+    ).rowcount
+
+
+def unqueued_links(
+    conn: sqlite3.Connection, kinds: Iterable[str], max_depth: int
+) -> Iterator[tuple[str, int, str, str]]:
+    """``(url, depth, found_on, kind)`` of links of ``kinds`` whose target never entered
+    the frontier (their kind was not followed when they were found), found on pages
+    close enough to a seed that the target is within ``max_depth``. The target of a
+    pingback or trackback is its source (``src``), of every other link ``dst``."""
+    kinds = list(kinds)
+    if not kinds:
+        return iter(())
+    marks = ",".join("?" * len(kinds))
+    cursor = conn.execute(
+        f"""
+        SELECT t.url, t.depth, t.found_on, t.kind FROM (
+            SELECT CASE WHEN l.kind IN ('pingback', 'trackback') THEN l.src ELSE l.dst END
+                       AS url,
+                   min(p.depth) + 1 AS depth, min(l.found_on) AS found_on, l.kind AS kind
+            FROM links l JOIN pages p ON p.url = l.found_on
+            WHERE l.kind IN ({marks}) AND p.depth + 1 <= ?
+            GROUP BY 1
+        ) AS t
+        WHERE NOT EXISTS (SELECT 1 FROM frontier f WHERE f.url = t.url)
+        """,
+        (*kinds, max_depth),
+    )
+    return iter(cursor)
+
+
+def posts_outside_interval(
+    conn: sqlite3.Connection, low: float, high: float
+) -> list[tuple[str, str, float | None]]:
+    """``(url, fetched_at, recrawl_interval)`` of fetched posts whose revisit interval is
+    unknown or outside ``[low, high]`` seconds."""
+    return conn.execute(
+        """SELECT url, fetched_at, recrawl_interval FROM pages
+           WHERE is_post = 1 AND fetched_at IS NOT NULL
+             AND (recrawl_interval IS NULL OR recrawl_interval < ? OR recrawl_interval > ?)""",
+        (low, high),
+    ).fetchall()
+
+
+def set_next_visits(conn: sqlite3.Connection, visits: Iterable[tuple[str, str, float]]) -> int:
+    """Store ``(url, next_fetch_at, recrawl_interval)`` for each post."""
+    before = conn.total_changes
+    conn.executemany(
+        "UPDATE pages SET next_fetch_at = ?, recrawl_interval = ? WHERE url = ?",
+        [(when, interval, url) for url, when, interval in visits],
+    )
+    return conn.total_changes - before
+
+
+def reasons_in_frontier(conn: sqlite3.Connection) -> dict[str, int]:
+    """How many skipped or failed URLs each reason holds (for ``pingcrawl requeue``)."""
+    rows = conn.execute(
+        "SELECT reason, count(*) FROM frontier WHERE state IN ('skipped', 'failed') "
+        "AND reason IS NOT NULL GROUP BY reason ORDER BY count(*) DESC"
+    )
+    return dict(rows)

@@ -168,9 +168,11 @@ def reopen(store: Store, config: Config) -> dict[str, int]:
         reopened["robots"] = requeue.requeue_reason(conn, Reason.ROBOTS, states=["skipped"])
     else:
         reopened["robots"] = requeue.requeue_robots_of_stale_hosts(conn, iso_in(-ROBOTS_TTL))
-    links = requeue.unqueued_links(conn, crawl.follow, crawl.max_depth)
-    entries = [_entry(url, depth, kind, found_on, config) for url, depth, found_on, kind in links]
-    reopened["kind"] = store.enqueue(entries)
+    nearest: dict[str, FrontierEntry] = {}
+    for url, depth, found_on, kind in requeue.unqueued_links(conn, crawl.follow, crawl.max_depth):
+        if url not in nearest or depth < nearest[url].depth:
+            nearest[url] = _entry(url, depth, kind, found_on, config)
+    reopened["kind"] = store.enqueue(nearest.values())
     reopened["recrawl_after"] = _rescale_visits(store, crawl.recrawl_after_seconds)
     return reopened
 

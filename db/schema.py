@@ -267,7 +267,8 @@ class NotADatabase(ValueError):
 def database_kind(path: str | Path) -> str:
     """What ``path`` holds, without changing it: ``missing``, ``directory``, ``empty`` (a
     zero-byte file), ``not_sqlite``, ``foreign`` (SQLite without pingcrawl's tables),
-    ``pingcrawl``, or ``unreadable``."""
+    ``pingcrawl``, or ``unreadable``. A database locked by another program raises
+    ``sqlite3.OperationalError`` ("database is locked")."""
     file = Path(path)
     if file.is_dir():
         return "directory"
@@ -287,6 +288,8 @@ def database_kind(path: str | Path) -> str:
         return "unreadable"
     try:
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.OperationalError:
+        raise  # locked or busy: the file is fine, another program holds it (the caller says)
     except sqlite3.DatabaseError:
         return "not_sqlite"
     finally:

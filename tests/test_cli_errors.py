@@ -387,3 +387,20 @@ def test_a_read_only_database_is_one_line_and_the_next_run_completes(site, tmp_p
     assert_one_line(proc, EXIT_READONLY, "read-only")
     assert integrity(database) == "ok"
     assert run_cli(["crawl", "-q", "-c", str(config)], tmp_path).returncode == 0
+
+
+def test_stats_on_a_database_another_program_holds_locked_is_one_line(files):
+    crawl_db = files["crawl"]
+    with sqlite3.connect(crawl_db) as conn:
+        conn.execute("PRAGMA journal_mode = DELETE")  # so a writer's lock blocks readers
+    conn.close()
+    other = sqlite3.connect(crawl_db, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        result = CliRunner().invoke(cli, ["stats", "--db", str(crawl_db)])
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert result.exit_code == EXIT_LOCKED, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "locked" in lines[0], result.stderr

@@ -98,7 +98,8 @@ def database_fault(exc: BaseException, database: str) -> tuple[int, str] | None:
 
 def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """``-c/--config`` and ``--db`` for every command; passes a loaded ``config``.
-    A bad configuration is one line, in the command's ``--log-format`` if it has one."""
+    A bad configuration is one line, in the command's ``--log-format`` if it has one, and
+    so is a database error met while the command runs (a locked or corrupt file)."""
 
     @click.option(
         "-c",
@@ -111,11 +112,16 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
     @click.option("--db", "db_path", help="SQLite database (overrides crawl.database).")
     @functools.wraps(command)
     def wrapper(config_path: str | None, db_path: str | None, **kwargs: Any) -> Any:
+        log_format = kwargs.get("log_format", "text")
         try:
             config = load(config_path, db_path)
         except UsageError as exc:
-            fail(exc.format_message(), EXIT_USAGE, kwargs.get("log_format", "text"))
-        return command(config=config, **kwargs)
+            fail(exc.format_message(), EXIT_USAGE, log_format)
+        try:
+            return command(config=config, **kwargs)
+        except sqlite3.Error as exc:
+            code, message = database_fault(exc, config.crawl.database) or (EXIT_USAGE, str(exc))
+            fail(message, code, log_format)
 
     return wrapper
 

@@ -150,10 +150,15 @@ class _Worker:
             f"serve_fd({theirs.fileno()}, {memory}, {os.getpid()})"
         )
         env = {**os.environ, "PYTHONPATH": _import_path()}
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", code], pass_fds=[theirs.fileno()], env=env
-        )
-        theirs.close()
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", code], pass_fds=[theirs.fileno()], env=env
+            )
+        except OSError:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
         self.conn = multiprocessing.connection.Connection(ours.detach())
 
     def call(self, payload: tuple[str, str, dict[str, str]], deadline: float) -> BoundedExtraction:
@@ -297,7 +302,10 @@ class PageParser:
         with self._lock:
             if self._closed:
                 raise ParseFailure(ParseReason.CLOSED, "the parser was closed")
-            worker = _Worker(self.memory)
+            try:
+                worker = _Worker(self.memory)
+            except OSError as exc:  # no interpreter to start, out of processes or fds
+                raise ParseFailure(ParseReason.ERROR, f"cannot start a worker: {exc}") from None
             self._all = [w for w in self._all if w.process.poll() is None] + [worker]
             return worker
 

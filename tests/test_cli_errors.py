@@ -404,3 +404,15 @@ def test_stats_on_a_database_another_program_holds_locked_is_one_line(files):
     assert result.exit_code == EXIT_LOCKED, result.output
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "locked" in lines[0], result.stderr
+
+
+def test_json_log_format_covers_the_lock_error(tmp_path):
+    from crawler.runlock import RunLock
+
+    database = tmp_path / "held.db"
+    with RunLock(database):
+        proc = run_cli(["crawl", "--log-format", "json", "--db", str(database), web.A1], tmp_path)
+    assert proc.returncode == EXIT_LOCKED, proc.stderr
+    event = json.loads(proc.stderr)
+    assert event["event"] == "error" and event["exit_code"] == EXIT_LOCKED
+    assert f"pid {os.getpid()}" in event["error"]

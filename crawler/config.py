@@ -7,6 +7,7 @@ naming the key, so a typo is never silently ignored.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -18,6 +19,25 @@ LINK_KINDS = ("citation", "pingback", "trackback", "comment", "nav")
 DEFAULT_USER_AGENT = "pingcrawl/0.1 (+https://github.com/pingcrawl/pingcrawl)"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+YEAR = 365 * 86400
+# (lowest, highest, lowest excluded) of every number in the configuration: generous for
+# any real crawl, but never NaN, infinite, or so large that a run would wait forever.
+BOUNDS: dict[str, tuple[float, float, bool]] = {
+    "crawl.max_depth": (0, 1000, False),
+    "crawl.max_pages": (0, 1_000_000_000, False),
+    "crawl.recrawl_after": (0, 10 * YEAR, False),
+    "crawl.max_runtime": (0, YEAR, False),
+    "politeness.delay": (0, 3600, False),
+    "politeness.per_host": (1, 100, False),
+    "politeness.concurrency": (1, 1000, False),
+    "politeness.max_crawl_delay": (0, 86400, False),
+    "http.timeout": (0, 3600, True),
+    "http.retries": (0, 20, False),
+    "http.max_bytes": (1, 1_000_000_000, False),
+    "http.max_redirects": (0, 50, False),
+}
 
 
 class ConfigError(ValueError):
@@ -35,6 +55,8 @@ def parse_duration(value: str | int | float, key: str = "duration") -> float:
         if not match:
             raise ConfigError(f"{key}: {value!r} is not a duration like '30s', '15m', '1d'")
         seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if not math.isfinite(seconds):
+        raise ConfigError(f"{key}: must be a finite duration, got {_shown(value)}")
     if seconds < 0:
         raise ConfigError(f"{key}: must not be negative")
     return seconds
@@ -157,35 +179,41 @@ def _build_section(name: str, raw: Any) -> Any:
 
 def _validate(config: Config) -> None:
     crawl, polite, http = config.crawl, config.politeness, config.http
-    config.crawl.recrawl_after_seconds  # noqa: B018 - parses and raises on a bad duration
-    config.crawl.max_runtime_seconds  # noqa: B018
     for kind in crawl.follow:
         if kind not in LINK_KINDS:
             raise ConfigError(f"crawl.follow: unknown link kind {kind!r} (one of {LINK_KINDS})")
-    non_negative = {
-        "crawl.max_depth": crawl.max_depth,
-        "crawl.max_pages": crawl.max_pages,
-        "politeness.delay": polite.delay,
-        "politeness.max_crawl_delay": polite.max_crawl_delay,
-        "http.retries": http.retries,
-        "http.max_redirects": http.max_redirects,
-    }
-    for key, value in non_negative.items():
-        if value < 0:
-            raise ConfigError(f"{key}: must not be negative, got {value}")
-    positive = {
-        "politeness.per_host": polite.per_host,
-        "politeness.concurrency": polite.concurrency,
-        "http.timeout": http.timeout,
-        "http.max_bytes": http.max_bytes,
-    }
-    for key, value in positive.items():
-        if value <= 0:
-            raise ConfigError(f"{key}: must be greater than 0, got {value}")
+    values = {key: _value(config, key) for key in BOUNDS}
+    values["crawl.recrawl_after"] = crawl.recrawl_after_seconds
+    values["crawl.max_runtime"] = crawl.max_runtime_seconds
+    for key, value in values.items():
+        _check_bounds(key, value)
+    if not crawl.database.strip():
+        raise ConfigError("crawl.database: must not be empty (a path such as 'pingcrawl.db')")
     if not polite.user_agent.strip():
         raise ConfigError("politeness.user_agent: must not be empty")
     if http.proxy and not re.match(r"^https?://[^/]+", http.proxy):
         raise ConfigError(f"http.proxy: {http.proxy!r} is not an http:// or https:// URL")
+
+
+def _value(config: Config, key: str) -> Any:
+    section, name = key.split(".")
+    return getattr(getattr(config, section), name)
+
+
+def _check_bounds(key: str, value: float) -> None:
+    """Refuse NaN, infinities and values outside :data:`BOUNDS`: ``delay = nan`` would
+    turn pacing off, ``delay = 1e9`` hang the run, ``timeout = inf`` overflow."""
+    low, high, open_low = BOUNDS[key]
+    too_low = value <= low if open_low else value < low
+    if not math.isfinite(value) or too_low or value > high:
+        lower = f"greater than {low:.15g}" if open_low else f"at least {low:.15g}"
+        raise ConfigError(f"{key}: must be {lower} and at most {high:.15g}, got {_shown(value)}")
+
+
+def _shown(value: Any) -> str:
+    """A value for an error line, cut short: a 400-digit number must not fill the screen."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def config_from_dict(data: dict[str, Any]) -> Config:

@@ -25,7 +25,7 @@ import httpx
 from crawler.config import Config
 from crawler.extract.page import Extraction, extract
 from crawler.fetch.client import Fetcher, FetchResult
-from crawler.frontier import plan_links, seed_entries
+from crawler.frontier import plan_links, reopen, seed_entries
 from crawler.records import (
     CommentRecord,
     FrontierRow,
@@ -147,6 +147,7 @@ class Engine:
         self.store.release_claimed()
         entries, invalid = seed_entries(seeds)
         self.store.enqueue(entries)
+        reopen(self.store, self.config)  # what changed settings no longer refuse
         self.store.queue_due_recrawls()
         self.store.requeue_failed(TRANSIENT_ERRORS, MAX_ATTEMPTS)
         self.store.commit()

@@ -8,9 +8,19 @@ other query parameter and the trailing slash kept as they are.
 
 from __future__ import annotations
 
+import ipaddress
 import posixpath
 import re
-from urllib.parse import SplitResult, parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import (
+    SplitResult,
+    parse_qsl,
+    quote,
+    unquote,
+    urlencode,
+    urljoin,
+    urlsplit,
+    urlunsplit,
+)
 
 TRACKING_PARAMS = frozenset(
     {
@@ -37,9 +47,17 @@ _SESSION_VALUE = re.compile(r"^[0-9a-fA-F]{32}$")
 # Blogger serves one blog under many country domains: x.blogspot.de is x.blogspot.com.
 _BLOGSPOT_CCTLD = re.compile(r"^(.+\.blogspot)\.(?!com$)[a-z]{2,3}(?:\.[a-z]{2})?$")
 _IGNORED_SCHEMES = ("javascript:", "mailto:", "tel:", "data:", "sms:", "about:", "ftp:", "file:")
+# A host name is letters, digits, hyphens, underscores and dots (after IDNA): anything
+# else (spaces, quotes, angle brackets, percent signs, controls) is markup or an attack
+# that slipped into an href, not a host, and must not become a node of the graph.
+_HOST_NAME = re.compile(r"^[a-z0-9_-]+(?:\.[a-z0-9_-]+)*$")
+_HOST_LABEL_MAX, _HOST_MAX = 63, 253
 
 
 def _idna_host(host: str) -> str:
+    # Percent-encoded hosts (``%31%32%37.0.0.1``) are decoded first, as browsers do, so
+    # the safety check sees the address a connection would really use.
+    host = unquote(host, errors="strict") if "%" in host else host
     host = host.strip().rstrip(".").lower()
     if ".blogspot." in host:
         host = _BLOGSPOT_CCTLD.sub(r"\1.com", host)
@@ -52,6 +70,29 @@ def _idna_host(host: str) -> str:
             label if label.isascii() else "xn--" + label.encode("punycode").decode("ascii")
             for label in host.split(".")
         )
+
+
+def _valid_host(host: str) -> bool:
+    """True for an IPv6 literal or a host name of well-formed labels (IDNA applied)."""
+    if ":" in host:  # an IPv6 literal; a zone id (``%eth0``) names no host on the web
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return False
+        return "%" not in host
+    if len(host) > _HOST_MAX or not _HOST_NAME.match(host):
+        return False
+    return all(len(label) <= _HOST_LABEL_MAX and _punycode_ok(label) for label in host.split("."))
+
+
+def _punycode_ok(label: str) -> bool:
+    """An ``xn--`` label must carry a decodable, non-empty punycode part."""
+    if not label.startswith("xn--"):
+        return True
+    try:
+        return bool(label[4:]) and bool(label[4:].encode("ascii").decode("punycode"))
+    except UnicodeError:
+        return False
 
 
 def _clean_path(path: str) -> str:
@@ -105,9 +146,9 @@ def normalize_url(url: str, base: str | None = None) -> str | None:
             return None
         host = _idna_host(parts.hostname or "")
         port = parts.port
-    except ValueError:
+    except (ValueError, UnicodeError):
         return None
-    if not host:
+    if not host or not _valid_host(host):
         return None
     if ":" in host:
         host = f"[{host}]"
@@ -142,6 +183,19 @@ def comment_page_post(url: str) -> str | None:
     if not match:
         return None
     return urlunsplit(SplitResult(parts.scheme, parts.netloc, match.group("post"), "", ""))
+
+
+_CPAGE = re.compile(r"(?:^|&)cpage=(\d+)")
+
+
+def comment_page_number(url: str) -> int | None:
+    """N of ``…/comment-page-N/`` or ``?cpage=N`` (WordPress's two spellings), else None."""
+    parts = urlsplit(url)
+    match = _COMMENT_PAGE.match(parts.path)
+    if match:
+        return int(match.group("n"))
+    query = _CPAGE.search(parts.query)
+    return int(query.group(1)) if query else None
 
 
 def trap_reason(url: str, max_segments: int = 20, max_length: int = 2000) -> str | None:

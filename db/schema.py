@@ -273,3 +273,98 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v2_related_by_final_and_canonical_url,
     _v3_comments_search_and_labelled_links,
 ]
+
+
+# --------------------------------------------------------------------------- guarding files
+PINGCRAWL_TABLES = frozenset({"pages", "comments", "links", "frontier", "runs"})
+
+
+class NotADatabase(ValueError):
+    """The path is not a pingcrawl database (a directory, not SQLite, another program's);
+    the message says which, in one line."""
+
+
+def database_kind(path: str | Path) -> str:
+    """What ``path`` holds, without changing it: ``missing``, ``directory``, ``empty`` (a
+    zero-byte file), ``not_sqlite``, ``foreign`` (SQLite without pingcrawl's tables),
+    ``pingcrawl``, or ``unreadable``. A database locked by another program raises
+    ``sqlite3.OperationalError`` ("database is locked")."""
+    file = Path(path)
+    if file.is_dir():
+        return "directory"
+    if not file.exists():
+        return "missing"
+    try:
+        if file.stat().st_size == 0:
+            return "empty"
+        with file.open("rb") as handle:
+            if handle.read(16) != b"SQLite format 3\x00":
+                return "not_sqlite"
+    except OSError:
+        return "unreadable"
+    try:
+        conn = _connect_readonly(file)
+    except sqlite3.Error:
+        return "unreadable"
+    try:
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.OperationalError:
+        raise  # locked or busy: the file is fine, another program holds it (the caller says)
+    except sqlite3.DatabaseError:
+        return "not_sqlite"
+    finally:
+        conn.close()
+    return "pingcrawl" if names >= PINGCRAWL_TABLES else "foreign"
+
+
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    # mode=ro: SQLite itself refuses every write, so no table, index or journal mode
+    # change can reach a file a read-only command was pointed at.
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    return sqlite3.connect(uri, uri=True, check_same_thread=False)
+
+
+_KIND_PROBLEMS = {
+    "missing": "does not exist (run 'pingcrawl crawl' first)",
+    "directory": "is a directory, not a database file",
+    "empty": "is an empty file, not a pingcrawl database",
+    "not_sqlite": "is not an SQLite database",
+    "foreign": "is an SQLite database but not a pingcrawl one (no pages/frontier tables)",
+    "unreadable": "cannot be read",
+}
+
+
+def open_readonly(path: str | Path) -> sqlite_utils.Database:
+    """Open an existing pingcrawl database for reading only (``stats``, ``export``,
+    ``related``): it never creates tables in, or changes the journal mode of, the file.
+    Raises :class:`NotADatabase` for anything that is not a pingcrawl database. One of an
+    older schema is migrated first (migrations only add), as every open of it would."""
+    kind = database_kind(path)
+    if kind != "pingcrawl":
+        raise NotADatabase(f"database {path} {_KIND_PROBLEMS[kind]}")
+    conn = _connect_readonly(Path(path))
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version < SCHEMA_VERSION:
+        conn.close()
+        return open_database(path)
+    conn.execute("PRAGMA busy_timeout = 5000")
+    return sqlite_utils.Database(conn)
+
+
+def check_writable_target(path: str | Path) -> None:
+    """Raise :class:`NotADatabase` unless ``path`` may become or already is a pingcrawl
+    database: a crawl must not add its tables to another program's SQLite file."""
+    kind = database_kind(path)
+    if kind == "missing":
+        if not Path(path).parent.is_dir():
+            raise NotADatabase(f"database {path}: folder {Path(path).parent} does not exist")
+        return
+    if kind not in ("pingcrawl", "empty"):
+        raise NotADatabase(f"database {path} {_KIND_PROBLEMS[kind]}")
+
+
+def pages_outside(db: sqlite_utils.Database, hosts: set[str]) -> int:
+    """How many stored pages are on none of ``hosts`` (the demo's test of "ours")."""
+    marks = ",".join("?" * len(hosts)) or "''"
+    query = f"SELECT count(*) FROM pages WHERE host NOT IN ({marks})"
+    return int(db.execute(query, sorted(hosts)).fetchone()[0])

@@ -89,6 +89,7 @@ _INSERT_LINKS = (
 # Rows per multi-row INSERT: a page's links go in a few statements, not one call into
 # SQLite per row (each call hands the GIL over and back, which costs a waiting thread).
 ROWS_PER_INSERT = 50
+IDS_PER_QUERY = 500  # keys per "IN (...)" lookup, far below SQLite's variable limit
 
 _ENQUEUE = (
     """
@@ -360,11 +361,7 @@ class Store:
             return 0
         now = iso()
         ids = [c.id for c in comments]
-        placeholders = ",".join("?" * len(ids))
-        known = {
-            r[0]
-            for r in self.conn.execute(f"SELECT id FROM comments WHERE id IN ({placeholders})", ids)
-        }
+        known = self._known_comment_ids(ids)
         rows = [
             (c.id, c.post_url, c.comment_id, c.kind, c.author, c.author_url, c.published,
              c.text, c.source_url, c.source_title, None, found_on, now)
@@ -372,6 +369,17 @@ class Store:
         ]  # fmt: skip
         _insert_rows(self.conn, _UPSERT_COMMENTS, rows)
         return len(set(ids) - known)
+
+    def _known_comment_ids(self, ids: list[str]) -> set[str]:
+        """The ids already stored, asked in chunks: one ``IN (...)`` over every comment of
+        a huge page would pass SQLite's limit of bound variables (32,766)."""
+        known: set[str] = set()
+        for start in range(0, len(ids), IDS_PER_QUERY):
+            chunk = ids[start : start + IDS_PER_QUERY]
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT id FROM comments WHERE id IN ({marks})"
+            known.update(r[0] for r in self.conn.execute(query, chunk))
+        return known
 
     def _drop_stale_links(self, found_on: str, links: Sequence[LinkRecord]) -> None:
         current = {(lk.src, lk.dst, lk.kind) for lk in links}

@@ -96,3 +96,56 @@ def test_overrides_are_validated():
 )
 def test_durations(text, seconds):
     assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("[politeness]\ndelay = nan\n", "politeness.delay"),  # would turn pacing off
+        ("[politeness]\ndelay = inf\n", "politeness.delay"),  # would hang the run
+        ("[politeness]\ndelay = 1e9\n", "politeness.delay"),
+        ("[politeness]\nmax_crawl_delay = -inf\n", "politeness.max_crawl_delay"),
+        ("[politeness]\nconcurrency = 100000000\n", "politeness.concurrency"),
+        ("[politeness]\nper_host = 0\n", "politeness.per_host"),
+        ("[http]\ntimeout = inf\n", "http.timeout"),  # would overflow
+        ("[http]\ntimeout = nan\n", "http.timeout"),
+        ("[http]\ntimeout = 0\n", "http.timeout"),
+        ("[http]\nretries = 1000000\n", "http.retries"),
+        ("[http]\nmax_bytes = 0\n", "http.max_bytes"),
+        ("[http]\nmax_redirects = 100000\n", "http.max_redirects"),
+        ("[crawl]\nmax_depth = 99999999999999\n", "crawl.max_depth"),
+        ("[crawl]\nmax_pages = 99999999999999\n", "crawl.max_pages"),
+        ("[crawl]\nrecrawl_after = nan\n", "crawl.recrawl_after"),
+        ("[crawl]\nrecrawl_after = inf\n", "crawl.recrawl_after"),
+        ('[crawl]\nrecrawl_after = "' + "9" * 400 + 'd"\n', "crawl.recrawl_after"),
+        ('[crawl]\nmax_runtime = "1e9"\n', "crawl.max_runtime"),
+        ("[crawl]\nmax_runtime = 1e300\n", "crawl.max_runtime"),
+        ('[crawl]\ndatabase = ""\n', "crawl.database"),
+        ('[crawl]\ndatabase = "  "\n', "crawl.database"),
+    ],
+)
+def test_out_of_range_and_non_finite_values_name_the_key(tmp_path, text, named):
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text))
+    message = str(info.value)
+    assert named in message and len(message) < 200, message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[politeness]\ndelay = 0\n",
+        "[politeness]\ndelay = 3600\n",
+        "[http]\ntimeout = 0.5\n",
+        '[crawl]\nrecrawl_after = "365d"\n',
+        "[crawl]\nmax_depth = 0\n",
+    ],
+)
+def test_values_at_the_edges_of_their_range_are_accepted(tmp_path, text):
+    load_config(write(tmp_path, text))
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -1])
+def test_durations_must_be_finite_and_not_negative(value):
+    with pytest.raises(ConfigError, match="x.y"):
+        parse_duration(value, "x.y")

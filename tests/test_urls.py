@@ -85,3 +85,53 @@ def test_traps(url):
 
 def test_not_a_trap():
     assert trap_reason("https://a.example/2024/05/post/") is None
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "http://a b.example/",  # a space
+        'http://a"b.example/',  # a quote
+        "http://a'b.example/",
+        "http://<script>.example/",  # angle brackets from broken markup
+        "http://a%20b.example/",  # a space, percent-encoded
+        "http://xn--/",  # an empty punycode label
+        "http://xn--.example/",
+        "http://a..b.example/",  # an empty label
+        "http://[fe80::1%25eth0]/",  # an IPv6 zone id
+        "http://%ff.example/",  # not UTF-8 once decoded
+        "http://" + "a" * 64 + ".example/",  # a label longer than DNS allows
+    ],
+)
+def test_malformed_hosts_are_not_urls(raw):
+    assert normalize_url(raw) is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("http://%31%32%37.0.0.1/admin", "http://127.0.0.1/admin"),
+        ("http://%6C%6F%63%61%6C%68%6F%73%74/", "http://localhost/"),
+        ("http://%E4%B8%AD.example/", "http://xn--fiq.example/"),
+        ("http://under_score.blogspot.com/", "http://under_score.blogspot.com/"),
+        ("http://[::1]:80/", "http://[::1]/"),
+    ],
+)
+def test_hosts_are_decoded_before_anything_checks_them(raw, expected):
+    assert normalize_url(raw) == expected
+
+
+def test_a_percent_encoded_loopback_is_refused_by_the_safety_check():
+    from crawler.fetch.safety import check_url
+
+    url = normalize_url("http://%31%32%37.0.0.1/")
+    assert url is not None and check_url(url) == "private"
+
+
+@given(st.text(max_size=20))
+def test_any_host_text_gives_none_or_a_stable_well_formed_url(host):
+    first = normalize_url(f"http://{host}/p")
+    if first is not None:
+        assert normalize_url(first) == first
+        netloc = first.split("/")[2]
+        assert not set(netloc) & set(" \"'<>\\^`{|}%")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,25 +15,35 @@ from crawler.cli.common import (
     EXIT_INTERNAL,
     EXIT_LOCKED,
     EXIT_SIGNAL,
+    EXIT_USAGE,
+    Command,
     UsageError,
     common_options,
+    database_fault,
+    fail,
     override,
 )
 from crawler.config import Config
 from crawler.runlock import LockHeld
 
 
-@click.command()
+@click.command(cls=Command)
 @click.argument("seeds", nargs=-1)
 @click.option("--max-pages", type=click.IntRange(min=0), help="Fetch at most N pages this run.")
 @click.option("--max-depth", type=click.IntRange(min=0), help="Hops from a seed to follow.")
 @click.option(
-    "--progress/--no-progress", default=None, help="Progress bar [default: on a terminal]."
+    "--progress/--no-progress",
+    default=None,
+    help="Progress bar [default: on a terminal, unless -q or --log-format json].",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Only errors and the one-line summary.")
 @click.option("-v", "--verbose", is_flag=True, help="A log line for every request.")
 @click.option(
-    "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines, errors and the summary as text or as one JSON object a line.",
 )
 @common_options
 def crawl(
@@ -53,47 +62,97 @@ def crawl(
 
     Example: pingcrawl crawl --max-pages 200 https://blog.example/2024/05/post/
     """
-    from crawler.cli.progress import NORMAL, QUIET, VERBOSE, LogReporter, ProgressReporter
-    from crawler.engine import crawl_async
-    from crawler.frontier import seed_entries
+    try:
+        received = _crawl(config, seeds, max_pages, max_depth, progress, quiet, verbose, log_format)
+    except UsageError as exc:
+        fail(exc.format_message(), EXIT_USAGE, log_format)
+    if received:
+        sys.exit(EXIT_SIGNAL[signal.Signals(received[0])])
 
+
+def _crawl(
+    config: Config,
+    seeds: tuple[str, ...],
+    max_pages: int | None,
+    max_depth: int | None,
+    progress: bool | None,
+    quiet: bool,
+    verbose: bool,
+    log_format: str,
+) -> list[int]:
+    """Check the invocation, run, print the summary; the signals received."""
+    from crawler.cli.progress import NORMAL, QUIET, VERBOSE, LogReporter, ProgressReporter
+    from crawler.frontier import seed_entries
+    from db.schema import NotADatabase, check_writable_target
+
+    if quiet and verbose:
+        raise UsageError("-q/--quiet and -v/--verbose cannot be used together")
     overrides = {"max_pages": max_pages, "max_depth": max_depth}
     config = override(config, {k: v for k, v in overrides.items() if v is not None})
     _, invalid = seed_entries(seeds)
     if invalid:
         raise UsageError(f"not an http(s) URL: {invalid[0]}")
+    _, invalid = seed_entries(config.crawl.seeds)
+    if invalid:
+        raise UsageError(f"crawl.seeds: not an http(s) URL: {invalid[0]}")
+    try:
+        check_writable_target(config.crawl.database)
+    except NotADatabase as exc:
+        raise UsageError(str(exc)) from None
     if not seeds and not config.crawl.seeds and not Path(config.crawl.database).exists():
         raise UsageError("no seeds: give SEED_URL arguments or set crawl.seeds in the config")
     level = QUIET if quiet else VERBOSE if verbose else NORMAL
-    use_progress = progress if progress is not None else sys.stderr.isatty() and not quiet
+    interactive = sys.stderr.isatty() and not quiet and log_format == "text"
+    use_progress = progress if progress is not None else interactive
     log = LogReporter(level, log_format)
     reporter: Any = (
         ProgressReporter(config.crawl.max_pages, database=config.crawl.database)
         if use_progress
         else log
     )
-    stop = asyncio.Event()
     received: list[int] = []
+    summary = _run(config, seeds, reporter, use_progress, received, verbose, log_format)
+    reporter.summary(summary)
+    return received
+
+
+def _run(
+    config: Config,
+    seeds: tuple[str, ...],
+    reporter: Any,
+    use_progress: bool,
+    received: list[int],
+    verbose: bool,
+    log_format: str,
+) -> Any:
+    """The run itself; every way it can fail becomes :func:`fail`'s one line."""
+    from crawler.engine import crawl_async
+
+    stop = asyncio.Event()
+
+    def on_signal(signum: int) -> None:
+        received.append(signum)
+        stop.set()
 
     async def main() -> Any:
         loop = asyncio.get_running_loop()
         for signum in EXIT_SIGNAL:
-            loop.add_signal_handler(signum, lambda s=signum: (received.append(s), stop.set()))
+            loop.add_signal_handler(signum, on_signal, signum)
         return await crawl_async(config, seeds, on_page=reporter, stop=stop)
 
+    database = config.crawl.database
     try:
         with reporter if use_progress else contextlib.nullcontext():
-            summary = asyncio.run(main())
+            return asyncio.run(main())
     except LockHeld as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(EXIT_LOCKED)
-    except (OSError, sqlite3.Error) as exc:
-        raise UsageError(f"cannot use database {config.crawl.database}: {exc}") from None
-    except Exception as exc:  # a bug: say so in one line, the run is recorded as crashed
-        if verbose:
+        fail(str(exc), EXIT_LOCKED, log_format)
+    except Exception as exc:
+        fault = database_fault(exc, database)
+        if fault is not None:
+            fail(fault[1], fault[0], log_format)
+        if isinstance(exc, OSError):
+            fail(f"cannot use database {database}: {exc}", EXIT_USAGE, log_format)
+        if verbose:  # a bug: its traceback, for the report
             raise
-        click.echo(f"Error: internal error ({type(exc).__name__}: {exc}); rerun with -v", err=True)
-        sys.exit(EXIT_INTERNAL)
-    reporter.summary(summary)
-    if received:
-        sys.exit(EXIT_SIGNAL[signal.Signals(received[0])])
+        message = f"internal error ({type(exc).__name__}: {exc}); rerun with -v"
+        fail(message, EXIT_INTERNAL, log_format)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TextIO, cast
+
 import click
 
-from crawler.cli.common import UsageError, common_options, open_existing
+from crawler.cli.common import Command, UsageError, common_options, open_existing, output_file
 from crawler.config import Config
+from crawler.records import LinkKind
 from db.export import FORMATS, WHATS, ExportError
 from db.export import export as export_rows
 
 
-@click.command()
+@click.command(cls=Command)
 @click.argument("kind", type=click.Choice(WHATS))
 @click.option(
     "--format",
@@ -21,7 +24,13 @@ from db.export import export as export_rows
 )
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="File [default: stdout].")
 @click.option("--blog", help="Only this blog (host without www.).")
-@click.option("--kind", "kinds", multiple=True, help="Only links of this kind (repeatable).")
+@click.option(
+    "--kind",
+    "kinds",
+    type=click.Choice([str(kind) for kind in LinkKind]),
+    multiple=True,
+    help="Only links of this kind (repeatable).",
+)
 @common_options
 def export(
     config: Config,
@@ -38,12 +47,16 @@ def export(
 
     Example: pingcrawl export related --format gexf -o related.gexf
     """
+    target = output_file(output)
     db = open_existing(config)
-
     try:
-        with click.open_file(output or "-", "w", encoding="utf-8") as out:
-            count = export_rows(db, kind, fmt, out, blog=blog, kinds=list(kinds) or None)
+        with click.open_file(target, "w", encoding="utf-8") as out:
+            count = export_rows(
+                db, kind, fmt, cast(TextIO, out), blog=blog, kinds=list(kinds) or None
+            )
     except ExportError as exc:  # e.g. a table (posts) asked for as a graph format
         raise UsageError(str(exc)) from None
+    except OSError as exc:  # permission denied, disk full while writing the file
+        raise UsageError(f"cannot write {output or 'stdout'}: {exc.strerror or exc}") from None
     if output:
         click.echo(f"{count} rows written to {output}", err=True)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sys
 from typing import Any
 
 import click
 
-from crawler.cli.common import UsageError, common_options, open_existing
+from crawler.cli.common import Command, UsageError, common_options, load, open_existing
 from crawler.config import Config
 
 
-@click.command()
+@click.command(cls=Command)
 @click.argument("url")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
@@ -50,7 +52,7 @@ def _as_dict(row: Any) -> dict[str, Any]:
     return dict(vars(row))
 
 
-@click.command()
+@click.command(cls=Command)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @common_options
 def stats(config: Config, as_json: bool) -> None:
@@ -68,20 +70,51 @@ def stats(config: Config, as_json: bool) -> None:
         print_stats(data)
 
 
-@click.command()
+@click.command(cls=Command)
 @click.argument("source")
 @click.option("--url", "base_url", help="The page's URL (for a saved file) [default: file://].")
-def extract(source: str, base_url: str | None) -> None:
-    """Run the extractor on one saved page (or URL) and print its JSON; no database.
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="PINGCRAWL_CONFIG",
+    help="Configuration for fetching a URL (user agent, proxy, safety) [default: ./config.toml].",
+)
+def extract(source: str, base_url: str | None, config_path: str | None) -> None:
+    """Run the extractor on one saved page, a URL, or - (standard input); print its JSON.
 
-    Example: pingcrawl extract saved-post.html --url https://blog.example/2024/05/post/
+    No database is used. Example: pingcrawl extract saved-post.html --url https://blog.example/p/
     """
     from crawler.cli.pagesource import read_source
-    from crawler.extract.page import extract as run_extract
+    from crawler.parsing import PageParser, ParseFailure
 
     try:
-        html, url, headers = read_source(source, base_url)
+        if source == "-":
+            html, url, headers = _read_stdin(base_url)
+        else:
+            html, url, headers = read_source(source, base_url, load(config_path, None))
     except (OSError, ValueError) as exc:
         raise UsageError(str(exc)) from None
-    result = run_extract(html, url, headers)
+
+    async def parse() -> Any:
+        async with PageParser(workers=1) as parser:
+            return await parser.extract(html, url, headers)
+
+    try:
+        result = asyncio.run(parse())
+    except ParseFailure as failure:
+        raise UsageError(f"cannot extract {source}: {failure}") from None
     click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+
+
+def _read_stdin(base_url: str | None) -> tuple[str, str, dict[str, str]]:
+    """``extract -``: the page from standard input, decoded by the HTML rules."""
+    from crawler.fetch.decode import decode_html
+    from crawler.urls import normalize_url
+
+    url = normalize_url(base_url) if base_url else "file:///dev/stdin"
+    if url is None:
+        raise ValueError(f"--url is not an http(s) URL: {base_url}")
+    html, _ = decode_html(sys.stdin.buffer.read())
+    return html, url, {}

@@ -15,6 +15,7 @@ from crawler.cli.demo import demo
 from crawler.cli.export import export
 from crawler.cli.inspect import extract, related, stats
 from crawler.cli.report import datasette_metadata, report, status
+from crawler.cli.requeue import requeue
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -34,7 +35,18 @@ def cli() -> None:
     """
 
 
-for command in (crawl, export, related, stats, extract, demo, report, status, datasette_metadata):
+for command in (
+    crawl,
+    export,
+    related,
+    stats,
+    extract,
+    demo,
+    requeue,
+    report,
+    status,
+    datasette_metadata,
+):
     cli.add_command(command)
 
 

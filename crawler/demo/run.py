@@ -67,6 +67,53 @@ def demo_config(database: Path, proxy: str) -> Config:
     )
 
 
+class NotDemoDatabase(ValueError):
+    """The demo was pointed at a path it must not write or replace."""
+
+
+def demo_hosts() -> set[str]:
+    return {host for host, _ in build_site()}
+
+
+def check_demo_target(database: Path, *, replace: bool, force: bool = False) -> None:
+    """Raise :class:`NotDemoDatabase` unless the demo may crawl into ``database``: its
+    folder exists, it is not a directory, and (when it would be replaced) it is missing,
+    empty, or a demo database — every page on the sample hosts. ``force`` replaces any
+    file; a directory or a missing folder is refused even then."""
+    from db.schema import database_kind, open_readonly, pages_outside
+
+    kind = database_kind(database)
+    if kind == "directory":
+        raise NotDemoDatabase(f"--db {database} is a directory; give a file name")
+    if kind == "missing":
+        if not database.parent.is_dir():
+            raise NotDemoDatabase(f"--db {database}: folder {database.parent} does not exist")
+        return
+    if force or kind == "empty":
+        return
+    if kind != "pingcrawl":
+        what = {"not_sqlite": "not an SQLite database", "foreign": "another program's database"}
+        raise NotDemoDatabase(
+            f"--db {database} is {what.get(kind, 'not readable')}, not a demo database: "
+            "choose another file, or --force to replace it"
+        )
+    db = open_readonly(database)
+    try:
+        others = pages_outside(db, demo_hosts())
+    finally:
+        db.conn.close()
+    if others and replace:
+        raise NotDemoDatabase(
+            f"--db {database} holds a crawl ({others} page(s) not from the demo): refusing to "
+            "delete it; choose another file, or --force to replace it"
+        )
+    if others:
+        raise NotDemoDatabase(
+            f"--db {database} holds a crawl ({others} page(s) not from the demo): refusing to "
+            "add the sample blogs to it; choose another file"
+        )
+
+
 def run_demo(
     database: Path, *, fresh: bool = True, echo: Callable[[str], None] = print
 ) -> RunSummary:

@@ -1,6 +1,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# pywb, the replay tool the archive test serves a WACZ with, in a venv of its own: its
+# brotlipy dependency replaces the Brotli module the crawler's bounded inflater uses.
+REPLAY := .venv-replay/bin/wayback
 
 .PHONY: demo test lint format bench clean
 
@@ -13,7 +16,11 @@ $(BIN)/pingcrawl: pyproject.toml
 demo: $(BIN)/pingcrawl
 	$(BIN)/pingcrawl demo
 
-test: $(BIN)/pingcrawl
+$(REPLAY):
+	$(PYTHON) -m venv .venv-replay
+	.venv-replay/bin/pip install --quiet 'pywb>=2.8'
+
+test: $(BIN)/pingcrawl $(REPLAY)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -q
@@ -27,4 +34,4 @@ bench: $(BIN)/pingcrawl
 	$(BIN)/python -m benchmarks.run
 
 clean:
-	rm -rf $(VENV) demo.db *.egg-info
+	rm -rf $(VENV) .venv-replay demo.db *.egg-info

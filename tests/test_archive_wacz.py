@@ -177,15 +177,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-WAYBACK = os.environ.get("PINGCRAWL_WAYBACK", "")
-
-
-@pytest.mark.skipif(
-    not WAYBACK,
-    reason="set PINGCRAWL_WAYBACK to a pywb 'wayback' binary (pywb cannot share the venv: "
-    "its brotlipy dependency replaces the Brotli module the fetcher's bounded inflater uses)",
+# pywb lives in a venv of its own (`make test` builds .venv-replay): its brotlipy dependency
+# would replace the Brotli module the fetcher's bounded inflater uses.
+WAYBACK = os.environ.get(
+    "PINGCRAWL_WAYBACK", str(Path(__file__).resolve().parents[1] / ".venv-replay/bin/wayback")
 )
+
+
 def test_pywb_replays_a_stored_post_from_the_wacz(tmp_path: Path) -> None:
+    assert Path(WAYBACK).exists(), f"no pywb at {WAYBACK}: run 'make test', which installs it"
     placed = crawl_into(tmp_path / "warcs")
     wacz = build_wacz(tmp_path / "warcs", pages_of(placed), tmp_path / "crawl.wacz")
     manager = str(Path(WAYBACK).with_name("wb-manager"))

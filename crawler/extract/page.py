@@ -20,26 +20,15 @@ from dataclasses import asdict, dataclass, field
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from crawler.extract import comments as ec
+from crawler.extract import platforms
 from crawler.extract.meta import read_meta
+from crawler.extract.platforms import generic, indieweb
 from crawler.extract.resolve import Resolver
-from crawler.urls import comment_page_post
+from crawler.urls import blog_of, comment_page_post
 
-# Containers of the post body, most specific first; the first one that matches wins.
-CONTENT_SELECTORS = (
-    ".entry-content",
-    ".post-content",
-    ".et_pb_post_content",
-    ".entrytext",
-    ".post-body",
-    ".entry-body",
-    ".article-content",
-    ".article-body",
-    "[itemprop='articleBody']",
-    ".wp-block-post-content",
-    ".td-post-content",
-    ".post-entry",
-)
-GENERIC_CONTENT_SELECTORS = (".entry", "article", "main")
+# Containers of the post body, most specific first (the families' own, then generic).
+CONTENT_SELECTORS = platforms.CONTENT_SELECTORS
+GENERIC_CONTENT_SELECTORS = platforms.GENERIC_CONTENT_SELECTORS
 MIN_CONTENT_CHARS = 200
 LONG_CONTENT_CHARS = 1000
 # Template chrome that themes and plugins put *inside* the entry content.
@@ -86,20 +75,12 @@ CONTENT_CHROME = ", ".join(
         "a[href*='api.whatsapp.com/send']",
     ]
 )
-COMMENT_AREAS = (
-    "#comments, .comments-area, #comments-area, .wp-block-comments, #epoch-comments, "
-    "#trackbacks, .commentlist, .comment-list, #respond"
-)
-COMMENT_PAGINATION = (
-    ".comment-navigation a[href], .comments-navigation a[href], .comments-pagination a[href], "
-    ".comment-nav a[href], .wp-block-comments-pagination a[href], #comments .nav-links a[href], "
-    "#comments .navigation a[href], #comments a[rel~='next'], #comments a[rel~='prev']"
-)
+COMMENT_PAGINATION = platforms.PAGINATION
 
 
 @dataclass
 class Comment:
-    kind: str  # comment | pingback | trackback
+    kind: str  # comment | pingback | trackback | webmention
     comment_id: str | None
     author: str | None
     author_url: str | None
@@ -111,8 +92,8 @@ class Comment:
 
 @dataclass
 class Link:
-    dst: str  # for pingback/trackback: the *source* post that links to this page
-    kind: str  # citation | pingback | trackback | comment | nav
+    dst: str  # for pingback/trackback/webmention: the *source* post that links to this page
+    kind: str  # citation | pingback | trackback | webmention | comment | nav
     anchor: str
     rel: str
 
@@ -159,21 +140,23 @@ def extract(html: str, url: str, headers: Mapping[str, str] | None = None) -> Ex
     headers (any case) for the ``X-Pingback`` and ``Link`` discovery headers."""
     tree = LexborHTMLParser(html or "")
     resolver = Resolver.for_page(tree, url)
-    clist = ec.CommentList(tree)
+    clist = ec.CommentList(tree, html or "")
     meta = read_meta(tree, resolver, headers or {}, lambda n: clist.entry_of(n) is not None)
     tree.strip_tags(["script", "style", "noscript", "template"])  # not text, never links
     post_url = _post_url(resolver.page, meta.canonical)
+    clist.drop_foreign(tree, lambda href: _other_post(resolver.resolve(href), post_url))
     selves = {u for u in (resolver.page, meta.canonical, post_url) if u}
     selves |= {u.rstrip("/") if u.endswith("/") else u + "/" for u in list(selves)}
     links = _LinkSet(selves)
     comments = _read_comments(tree, clist, resolver, links)
-    content = _content_node(tree, clist)
-    is_post = meta.decide_is_post(tree, content, bool(comments))
-    if not is_post and content is not None and _is_listing(tree):
-        content = None
+    content = _content_nodes(tree, clist)
+    first = content[0] if content else None
+    is_post = meta.decide_is_post(tree, first, bool(comments), resolver.page)
+    if not is_post and content and _is_listing(tree):
+        content, first = [], None
     _classify_links(tree, content, clist, resolver, links)
-    text = ec.clean_text(content if content is not None else tree.body)
-    title = meta.pick_title(tree, content, is_post)  # may also fill in meta.blog
+    text = " ".join(ec.clean_text(n) for n in content) if content else ec.clean_text(tree.body)
+    title = meta.pick_title(tree, first, is_post)  # may also fill in meta.blog
     return Extraction(
         url=resolver.page,
         canonical=meta.canonical,
@@ -201,6 +184,14 @@ def _post_url(page: str, canonical: str | None) -> str:
     )
 
 
+def _other_post(url: str | None, post_url: str) -> bool:
+    """``url`` (a comment permalink) is on a different post than this page's."""
+    if not url:
+        return False
+    page = comment_page_post(url) or url.split("#", 1)[0]
+    return page.rstrip("/") != post_url.rstrip("/")
+
+
 def _read_comments(
     tree: LexborHTMLParser,
     clist: ec.CommentList,
@@ -209,18 +200,64 @@ def _read_comments(
 ) -> list[Comment]:
     ping_ids = {node.mem_id for node in tree.css(ec.PING_BLOCKS)}
     comments = []
+    mentions = 0
     for index, entry in enumerate(clist.entries):
-        # "Pingback: <a>" opens the entry (core's short ping) or the comment's text
-        body = clist.first(index, ec.TEXT)
-        label = entry.node.text(separator=" ")[:40]
-        if body is not None and not ec.PING_LABEL.match(label):
-            label = body.text(separator=" ")[:40]
-        kind = ec.entry_kind(entry, ping_ids, label)
-        if kind == "comment":
-            comments.append(_read_comment(index, clist, resolver, links))
-        else:
-            comments.append(_read_ping(index, clist, resolver, links, kind))
+        if entry.hint == "webmention" and mentions < indieweb.MAX_MENTIONS:
+            mentions += 1
+            mention = _read_mention(index, clist, resolver, links)
+            if mention is not None:
+                comments.append(mention)
+                continue
+        comments.append(_read_entry(index, clist, resolver, links, ping_ids))
     return comments
+
+
+def _read_entry(
+    index: int, clist: ec.CommentList, resolver: Resolver, links: _LinkSet, ping_ids: set[int]
+) -> Comment:
+    entry = clist.entries[index]
+    # "Pingback: <a>" opens the entry (core's short ping) or the comment's text
+    body = clist.first(index, ec.TEXT)
+    label = entry.node.text(separator=" ")[:40]
+    if body is not None and not ec.PING_LABEL.match(label):
+        label = body.text(separator=" ")[:40]
+    if not ec.PING_LABEL.match(label):
+        label = ec.label_of(index, clist) or label
+    inner = clist.owned(index, ec.PING_CLASSED)
+    classed = " ".join(node.attributes.get("class") or "" for node in inner)
+    kind = ec.entry_kind(entry, ping_ids, label, classed)
+    if kind == "comment" and "webmention" in (entry.node.attributes.get("class") or "").split():
+        kind = "webmention"  # the WordPress Webmention plugin's comment type
+    if kind == "comment":
+        return _read_comment(index, clist, resolver, links)
+    return _read_ping(index, clist, resolver, links, kind)
+
+
+def _read_mention(
+    index: int, clist: ec.CommentList, resolver: Resolver, links: _LinkSet
+) -> Comment | None:
+    """A microformats2 response (reply, like, repost, mention) whose source is another
+    blog: a received Webmention. None for an ordinary comment marked up the same way."""
+    entry = clist.entries[index]
+    node = next((n for n in entry.nodes if indieweb.is_mention_node(n)), entry.node)
+    mention = indieweb.read_mention(node, resolver.page)
+    if mention is None or not mention.source_url:
+        return None
+    source = resolver.resolve(mention.source_url)
+    if not source or source in links.selves or blog_of(source) == blog_of(resolver.page):
+        return None
+    links.add(source, "webmention", mention.title or mention.author or "", "")
+    author_url = resolver.resolve(mention.author_url) if mention.author_url else None
+    return Comment(
+        kind="webmention",
+        comment_id=entry.number,
+        author=mention.author,
+        author_url=author_url,
+        published=mention.published,
+        text=mention.text,
+        source_url=source,
+        source_title=mention.title,
+    )
 
 
 def _read_comment(
@@ -271,21 +308,53 @@ def _read_ping(
     )
 
 
+def _content_nodes(tree: LexborHTMLParser, clist: ec.CommentList) -> list[LexborNode]:
+    """The post body: its container and, for Movable Type, the "more" part beside it."""
+    node = _content_node(tree, clist)
+    if node is None:
+        return []
+    nodes = [node]
+    for selector, more in platforms.CONTENT_MORE.items():
+        if selector.lstrip(".") in _classes(node):
+            nodes += [n for n in _siblings(node) if more in _classes(n)]
+    return nodes
+
+
+def _classes(node: LexborNode) -> list[str]:
+    return (node.attributes.get("class") or "").split()
+
+
+def _siblings(node: LexborNode) -> list[LexborNode]:
+    parent = node.parent
+    return [n for n in parent.iter() if n.mem_id != node.mem_id] if parent is not None else []
+
+
 def _content_node(tree: LexborHTMLParser, clist: ec.CommentList) -> LexborNode | None:
     """The post body. Themes reuse body classes for teasers in sidebars and related-post
-    boxes (Divi's ``.post-content``), so a container must hold a real amount of text; the
-    generic containers (``.entry``, ``article``) are only used when nothing specific is."""
-    for group in (CONTENT_SELECTORS, GENERIC_CONTENT_SELECTORS):
-        fallback: LexborNode | None = None
-        for selector in group:
-            best, size = _longest(tree, selector, clist)
-            if best is not None and size >= LONG_CONTENT_CHARS:
-                return best
-            if best is not None and (fallback is None or size >= MIN_CONTENT_CHARS):
-                fallback = fallback if fallback is not None and size < MIN_CONTENT_CHARS else best
-        if fallback is not None:
-            return fallback
-    return None
+    boxes (Divi's ``.post-content``), so a container must hold a real amount of text; when
+    no family's own container does, the body is found by structure (the block holding
+    most of the prose), and the generic containers (``.entry``, ``article``) come last."""
+    found = _first_container(tree, CONTENT_SELECTORS, clist)
+    if found is not None:
+        return found
+    in_comments = lambda n: clist.entry_of(n) is not None  # noqa: E731
+    found = generic.prose_container(tree, in_comments, MIN_CONTENT_CHARS)
+    if found is not None:
+        return found
+    return _first_container(tree, GENERIC_CONTENT_SELECTORS, clist)
+
+
+def _first_container(
+    tree: LexborHTMLParser, group: tuple[str, ...], clist: ec.CommentList
+) -> LexborNode | None:
+    fallback: LexborNode | None = None
+    for selector in group:
+        best, size = _longest(tree, selector, clist)
+        if best is not None and size >= LONG_CONTENT_CHARS:
+            return best
+        if best is not None and (fallback is None or size >= MIN_CONTENT_CHARS):
+            fallback = fallback if fallback is not None and size < MIN_CONTENT_CHARS else best
+    return fallback
 
 
 def _longest(
@@ -307,20 +376,27 @@ def _is_listing(tree: LexborHTMLParser) -> bool:
 
 def _classify_links(
     tree: LexborHTMLParser,
-    content: LexborNode | None,
+    content: list[LexborNode],
     clist: ec.CommentList,
     resolver: Resolver,
     links: _LinkSet,
 ) -> None:
     """Every anchor outside the comment entries: citation inside the content, else nav."""
     in_content: set[int] = set()
-    if content is not None:
-        in_content = {a.mem_id for a in content.css("a[href]")}
-        in_content -= {a.mem_id for a in content.css(CONTENT_CHROME)}
-        for chrome in content.css(CONTENT_CHROME):
+    for part in content:
+        in_content |= {a.mem_id for a in part.css("a[href]")}
+        in_content -= {a.mem_id for a in part.css(CONTENT_CHROME)}
+        for chrome in part.css(CONTENT_CHROME):
             in_content -= {a.mem_id for a in chrome.css("a[href]")}
-    # Anchors inside comment entries were read with the comments (or are reply chrome).
-    in_entries = {a.mem_id for top in clist.tops for a in top.css("a[href]")}
+    # Anchors inside comment entries were read with the comments (or are reply chrome);
+    # an entry may be several sibling elements (Blogger's dt and dd).
+    in_entries = {
+        a.mem_id
+        for entry in clist.entries
+        if entry.parent is None
+        for node in entry.nodes
+        for a in node.css("a[href]")
+    }
     for anchor in tree.css("a[href]"):
         if anchor.mem_id in in_entries:
             continue

@@ -25,6 +25,8 @@ from crawler.extract.platforms import indieweb, movabletype
 
 # The selectors come from the platform families (``crawler.extract.platforms``).
 CANDIDATES = pf.CANDIDATES
+# ... without the microformats mentions, for pages that have none (most): a shorter query.
+BASIC_CANDIDATES = pf.css("candidates", [f for f in pf.FAMILIES if f.name != "indieweb"])
 PING_BLOCKS = pf.PING_BLOCKS
 SIBLING_HEADS = pf.SIBLING_HEADS
 TEXT = pf.TEXT
@@ -111,8 +113,11 @@ class CommentList:
         self.owner: dict[int, int] = {}
         self.entries: list[Entry] = []
         self._index: dict[str, dict[int, list[LexborNode]]] = {}
+        self._areas: set[int] | None = None
+        self._loose = False  # some entry lies outside every comment area
         heads = {node.mem_id for node in tree.css(SIBLING_HEADS)} if SIBLING_HEADS else set()
-        query = f"{CANDIDATES}, {SIBLING_HEADS}" if heads else CANDIDATES
+        query = CANDIDATES if indieweb.may_have_mentions(html) else BASIC_CANDIDATES
+        query = f"{query}, {SIBLING_HEADS}" if heads else query
         for node in tree.css(query):
             if node.mem_id in heads:
                 self._add_sibling_entry(node)
@@ -151,29 +156,28 @@ class CommentList:
 
     def _outside_widgets(self, tree: LexborHTMLParser) -> list[bool]:
         """False for entries of a "recent comments" widget in a sidebar or footer: their
-        nearest container is a widget area, not a comment area."""
+        nearest container is a widget area, not a comment area. Usually every entry sits
+        in a comment area and the widgets are not even looked up."""
+        keep = [True] * len(self.entries)
         if not self.entries:
-            return []
+            return keep
+        areas = self._comment_areas(tree)
+        loose = [i for i, e in enumerate(self.entries) if e.parent is None]
+        loose = [i for i in loose if not self._inside(self.entries[i].node, areas)]
+        self._loose = bool(loose)
+        if not loose:
+            return keep
         widgets = {node.mem_id for node in tree.css(WIDGET_AREAS)}
-        areas = {node.mem_id for node in tree.css(COMMENT_AREAS)}
-        keep = []
-        for entry in self.entries:
-            parent = entry.node.parent
-            verdict = True
-            while parent is not None:
-                if parent.mem_id in areas:
-                    break
-                if parent.mem_id in widgets:
-                    verdict = False
-                    break
-                parent = parent.parent
-            keep.append(verdict)
+        for index in loose:
+            keep[index] = not self._inside(self.entries[index].node, widgets)
         return keep
 
     def drop_foreign(self, tree: LexborHTMLParser, other_post: Callable[[str], bool]) -> None:
         """Drop entries outside every comment area whose own permalink
         (``…#comment-N``) names another post: a widget listing other posts' comments."""
-        areas = {node.mem_id for node in tree.css(COMMENT_AREAS)}
+        if not self._loose:
+            return
+        areas = self._comment_areas(tree)
         keep = [True] * len(self.entries)
         for anchor in tree.css("a[href*='#comment-']"):
             index = self.entry_of(anchor)
@@ -182,10 +186,15 @@ class CommentList:
             entry = self.entries[index]
             href = anchor.attributes.get("href") or ""
             own = entry.number and href.endswith(f"#comment-{entry.number}")
-            if own and not self._inside(entry.node, areas) and other_post(href):
+            if own and other_post(href) and not self._inside(entry.node, areas):
                 keep[index] = False
         if not all(keep):
             self._keep(keep)
+
+    def _comment_areas(self, tree: LexborHTMLParser) -> set[int]:
+        if self._areas is None:
+            self._areas = {node.mem_id for node in tree.css(COMMENT_AREAS)}
+        return self._areas
 
     @staticmethod
     def _inside(node: LexborNode, containers: set[int]) -> bool:
@@ -300,8 +309,14 @@ def _ping_class(classes: str) -> str | None:
     return None
 
 
-def label_of(index: int, clist: CommentList) -> str:
-    """A short element that is nothing but "Pingback:" or "Trackback", if the entry has one."""
+_LABEL_WORD = re.compile(r"\b(pingback|trackback)\b", re.IGNORECASE)
+
+
+def label_of(index: int, clist: CommentList, head: str) -> str:
+    """A short element that is nothing but "Pingback:" or "Trackback", if the entry has one
+    (looked for only when the entry's first words name one)."""
+    if not _LABEL_WORD.search(head):
+        return ""
     for node in clist.owned(index, LABELS):
         text = clean_text(node)
         if len(text) <= 12 and _LABEL_ONLY.match(text):

@@ -218,11 +218,12 @@ def _read_entry(
     entry = clist.entries[index]
     # "Pingback: <a>" opens the entry (core's short ping) or the comment's text
     body = clist.first(index, ec.TEXT)
-    label = entry.node.text(separator=" ")[:40]
+    head = entry.node.text(separator=" ")[:120]
+    label = head[:40]
     if body is not None and not ec.PING_LABEL.match(label):
         label = body.text(separator=" ")[:40]
     if not ec.PING_LABEL.match(label):
-        label = ec.label_of(index, clist) or label
+        label = ec.label_of(index, clist, head) or label
     inner = clist.owned(index, ec.PING_CLASSED)
     classed = " ".join(node.attributes.get("class") or "" for node in inner)
     kind = ec.entry_kind(entry, ping_ids, label, classed)

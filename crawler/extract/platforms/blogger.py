@@ -27,7 +27,8 @@ FAMILY = Family(
     name="blogger",
     content=(".post-body",),
     title=("h3.post-title", "h2.post-title", ".post-title"),
-    candidates=("li.comment[id^='c']", BACKLINKS),
+    # Threaded comments are li.comment#cNNN, as WordPress's (wordpress.py).
+    candidates=(BACKLINKS,),
     ping_blocks=(BACKLINKS,),
     sibling_heads=("#comments-block > dt.comment-author", "#comments-block > dt.comment-poster"),
     comment_areas=("#comments-block", "[id$='_backlinks-container']", ".comment-thread"),
@@ -48,9 +49,9 @@ def is_single_post(tree: LexborHTMLParser, url: str) -> bool:
     if not _ITEM_PATH.match(url):
         return False
     generator = tree.css_first("meta[name='generator']")
-    is_blogger = generator is not None and "blogger" in (
-        generator.attributes.get("content") or ""
-    ).lower()
+    is_blogger = (
+        generator is not None and "blogger" in (generator.attributes.get("content") or "").lower()
+    )
     if not is_blogger and ".blogspot." not in url:
         return False
     return len(tree.css(".post-body")) == 1

@@ -44,6 +44,11 @@ class Mention:
     title: str | None
 
 
+def may_have_mentions(html: str) -> bool:
+    """Cheaper than a query: mentions need microformats classes somewhere in the page."""
+    return "h-cite" in html or "h-entry" in html
+
+
 def is_mention_node(node: LexborNode) -> bool:
     classes = (node.attributes.get("class") or "").split()
     if "h-cite" not in classes and "h-entry" not in classes:

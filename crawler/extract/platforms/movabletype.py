@@ -28,14 +28,8 @@ FAMILY = Family(
     content_more=((".asset-body", "asset-more"), (".entry-body", "entry-more")),
     title=("h1.asset-name", "h2#archive-title", "h3.entry-header", "h2.entry-header"),
     post_body_classes=("mt-entry-archive", "individual-entry-archive"),
-    candidates=(
-        ".comments-content .comment[id]",
-        ".trackbacks .trackback",
-        "#trackbacks .trackback",
-        ".trackbacks-content .trackback",
-        "div[id^='ping-']",
-        "div[id^='trackback-']",
-    ),
+    # Comments are div.comment#comment-N, as WordPress's div style (wordpress.py).
+    candidates=("div.trackback", "div[id^='ping-']"),
     comment_areas=(".comments-content", ".trackbacks", ".trackbacks-content", "#trackback"),
     author_url=(".vcard.author a", ".byline .author a"),
     date=(".comment-footer a[href*='#comment-']", ".trackback-footer a", ".trackback-footer"),

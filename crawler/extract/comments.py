@@ -55,6 +55,9 @@ _ID_PREFIXES = (
     *("comment-", "li-comment-", "div-comment-", "article-comment-"),
     *("ping-", "trackback-"),
 )
+# Labels templates print before a name or a date ("Posted by Ian", "at 3/16/2009").
+_POSTED_BY = re.compile(r"^\s*(posted by|publicado por|eingestellt von|publié par)\s+", re.I)
+_AT = re.compile(r"^\s*(at|um|à|a las|tracked on)\s+(?=\w)", re.IGNORECASE)
 _SAYS = re.compile(
     r"\s*(says|said|sagt|schreibt|dit|dice|dijo|a dit|hat gesagt)\s*(:|\.\.\.|…)?\s*$",
     re.IGNORECASE,
@@ -344,6 +347,9 @@ def entry_text(index: int, entry: Entry, clist: CommentList) -> str:
 
 
 def entry_date(index: int, clist: CommentList) -> str | None:
+    abbr = clist.first(index, "abbr.published[title]")  # Movable Type's date, ISO in title
+    if abbr is not None and (abbr.attributes.get("title") or "")[:1].isdigit():
+        return abbr.attributes["title"]
     stamp = clist.first(index, "time")
     if stamp is not None:
         value = (stamp.attributes.get("datetime") or "").strip()
@@ -352,23 +358,34 @@ def entry_date(index: int, clist: CommentList) -> str | None:
         text = clean_text(stamp)
         if text:
             return text
-    text = clean_text(clist.first(index, DATE))
+    text = _AT.sub("", clean_text(clist.first(index, DATE)))
     return text or None
 
 
 def entry_author(index: int, clist: CommentList) -> tuple[str | None, LexborNode | None]:
     """Author name and the element of the author's link (if any)."""
-    link = clist.first(index, AUTHOR_URL) or clist.first(index, AUTHOR_URL_LOOSE)
+    link = clist.first(index, AUTHOR_URL) or _not_permalink(clist.owned(index, AUTHOR_URL_LOOSE))
     name_node = clist.first(index, AUTHOR) or clist.first(index, AUTHOR_LOOSE)
     name = clean_text(name_node) if name_node is not None else clean_text(link)
     # Loose containers also hold "says:" and, in Epoch, "· <date>" after the name.
-    name = _SAYS.sub("", name.split("·", 1)[0]).strip()
+    name = _POSTED_BY.sub("", _SAYS.sub("", name.split("·", 1)[0])).strip()
     if not name:  # Movable Type 3, Typepad: "Posted by: <a>Name</a> | date" in a footer
         footer = clist.first(index, ".comment-footer")
         name = movabletype.footer_author(clean_text(footer)) or "" if footer is not None else ""
-        if name and link is None and footer is not None:
-            link = footer.css_first("a[href]")
+        if name and link is None and footer is not None:  # the name's own link, if any
+            link = next((a for a in footer.css("a[href]") if clean_text(a) == name), None)
     return (name or None), link
+
+
+_PERMALINK = re.compile(r"#c\d|#comment-|showComment=")
+
+
+def _not_permalink(links: list[LexborNode]) -> LexborNode | None:
+    """The first link that is not the entry's own permalink (a date links there)."""
+    for node in links:
+        if not _PERMALINK.search(node.attributes.get("href") or ""):
+            return node
+    return None
 
 
 def ping_source(

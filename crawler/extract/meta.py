@@ -120,7 +120,7 @@ def read_meta(
     meta.html_title = " ".join(title.text().split()) if title is not None else None
     meta.jsonld = list(_jsonld_items(tree))
     meta.blog = meta.props.get("og:site_name") or meta.props.get("application-name") or None
-    meta.published = _published(tree, meta)
+    meta.published = _published(tree, meta, skip)
     meta.author = _author(tree, meta, skip)
     _read_links(tree, resolver, meta)
     lower = {k.lower(): v for k, v in headers.items()}
@@ -214,7 +214,7 @@ def _jsonld_article(meta: PageMeta) -> dict | None:
     return None
 
 
-def _published(tree: LexborHTMLParser, meta: PageMeta) -> str | None:
+def _published(tree: LexborHTMLParser, meta: PageMeta, skip: Skip = None) -> str | None:
     """The page-level statements first: a theme's ``time.entry-date`` may also belong to a
     "recent posts" widget or be rendered in the wrong time zone."""
     if meta.props.get("article:published_time"):
@@ -228,6 +228,14 @@ def _published(tree: LexborHTMLParser, meta: PageMeta) -> str | None:
     )
     if node is not None and (node.attributes.get("datetime") or "").strip()[:1].isdigit():
         return node.attributes["datetime"].strip()
+    # Blogger and Movable Type: <abbr class="published" title="2009-03-14T09:12:00-08:00">
+    for node in tree.css("abbr.published[title]"):
+        if skip is not None and skip(node):
+            continue
+        value = (node.attributes.get("title") or "").strip()
+        if value[:1].isdigit():
+            return value
+        break
     return meta.props.get("datepublished") or None
 
 

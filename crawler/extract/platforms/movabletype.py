@@ -32,7 +32,12 @@ FAMILY = Family(
     candidates=("div.trackback", "div[id^='ping-']"),
     comment_areas=(".comments-content", ".trackbacks", ".trackbacks-content", "#trackback"),
     author_url=(".vcard.author a", ".byline .author a"),
-    date=(".comment-footer a[href*='#comment-']", ".trackback-footer a", ".trackback-footer"),
+    date=(
+        ".comment-footer a[href*='#comment-']",
+        "a[href^='#ping-']",
+        ".trackback-footer a",
+        ".trackback-footer",
+    ),
 )
 
 TRACKBACK_PHRASE = "Listed below are links to weblogs that reference"

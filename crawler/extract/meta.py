@@ -37,6 +37,8 @@ AUTHOR = (
     ".wp-block-post-author__name",
     ".post-author-name",
     "a[rel~='author']",
+    ".h-entry .p-author.h-card .p-name",
+    ".h-entry .p-author.h-card",
 )
 _AUTHOR_PREFIX = re.compile(
     r"^(view all posts by|all posts by|posts by|alle beiträge von)\s+", re.IGNORECASE

@@ -237,28 +237,35 @@ def _read_entry(
 def _read_mention(
     index: int, clist: ec.CommentList, resolver: Resolver, links: _LinkSet
 ) -> Comment | None:
-    """A microformats2 response (reply, like, repost, mention) whose source is another
-    blog: a received Webmention. None for an ordinary comment marked up the same way."""
+    """A microformats2 response (reply, like, repost, mention). One whose source is
+    another blog is a received Webmention; one on this blog, an ordinary comment marked up
+    the same way. None when mf2py finds nothing to read."""
     entry = clist.entries[index]
     node = next((n for n in entry.nodes if indieweb.is_mention_node(n)), entry.node)
     mention = indieweb.read_mention(node, resolver.page)
-    if mention is None or not mention.source_url:
+    if mention is None:
         return None
-    source = resolver.resolve(mention.source_url)
-    if not source or source in links.selves or blog_of(source) == blog_of(resolver.page):
-        return None
-    links.add(source, "webmention", mention.title or mention.author or "", "")
+    source = resolver.resolve(mention.source_url) if mention.source_url else None
     author_url = resolver.resolve(mention.author_url) if mention.author_url else None
+    foreign = source and source not in links.selves and not _same_post_or_blog(source, resolver)
+    if foreign:
+        links.add(source, "webmention", mention.title or mention.author or "", "")
+    elif author_url:
+        links.add(author_url, "comment", mention.author or "", "")
     return Comment(
-        kind="webmention",
+        kind="webmention" if foreign else "comment",
         comment_id=entry.number,
         author=mention.author,
         author_url=author_url,
         published=mention.published,
         text=mention.text,
-        source_url=source,
-        source_title=mention.title,
+        source_url=source if foreign else None,
+        source_title=mention.title if foreign else None,
     )
+
+
+def _same_post_or_blog(url: str, resolver: Resolver) -> bool:
+    return blog_of(url) == blog_of(resolver.page)
 
 
 def _read_comment(

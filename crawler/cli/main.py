@@ -14,6 +14,7 @@ from crawler.cli.crawl import crawl
 from crawler.cli.demo import demo
 from crawler.cli.export import export
 from crawler.cli.inspect import extract, related, stats
+from crawler.cli.reextract import reextract
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -32,7 +33,7 @@ def cli() -> None:
     """
 
 
-for command in (crawl, export, related, stats, extract, demo):
+for command in (crawl, export, related, stats, extract, reextract, demo):
     cli.add_command(command)
 
 

@@ -115,7 +115,7 @@ class CommentList:
     def __init__(self, tree: LexborHTMLParser, html: str = "") -> None:
         self.owner: dict[int, int] = {}
         self.entries: list[Entry] = []
-        self._index: dict[str, dict[int, list[LexborNode]]] = {}
+        self._index: dict[str, dict[int | None, list[LexborNode]]] = {}
         self._areas: set[int] | None = None
         self._loose = False  # some entry lies outside every comment area
         heads = {node.mem_id for node in tree.css(SIBLING_HEADS)} if SIBLING_HEADS else set()

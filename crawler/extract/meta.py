@@ -228,8 +228,9 @@ def _published(tree: LexborHTMLParser, meta: PageMeta, skip: Skip = None) -> str
         "time.entry-date[datetime], [itemprop='datePublished'][datetime], "
         "time.published[datetime], time.dt-published[datetime]"
     )
-    if node is not None and (node.attributes.get("datetime") or "").strip()[:1].isdigit():
-        return node.attributes["datetime"].strip()
+    stamp = (node.attributes.get("datetime") or "").strip() if node is not None else ""
+    if stamp[:1].isdigit():
+        return stamp
     # Blogger and Movable Type: <abbr class="published" title="2009-03-14T09:12:00-08:00">
     for node in tree.css("abbr.published[title]"):
         if skip is not None and skip(node):

@@ -273,7 +273,7 @@ def _read_comment(
 ) -> Comment:
     author, link = ec.entry_author(index, clist)
     author_url = resolver.resolve(link.attributes.get("href")) if link is not None else None
-    if author_url:
+    if author_url and link is not None:
         links.add(author_url, "comment", author or "", link.attributes.get("rel") or "")
     body = clist.first(index, ec.TEXT)
     for part in [body] if body is not None else clist.owned(index, "p"):
@@ -301,7 +301,7 @@ def _read_ping(
     source = ec.ping_source(index, clist, usable)
     source_url = resolver.resolve(source.attributes.get("href")) if source is not None else None
     title = ec.clean_text(source) or None if source is not None else None
-    if source_url:
+    if source_url and source is not None:
         links.add(source_url, kind, title or "", source.attributes.get("rel") or "")
     author, _ = ec.entry_author(index, clist)
     return Comment(

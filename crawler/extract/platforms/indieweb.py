@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import mf2py
+import mf2py  # type: ignore[import-untyped]  # ships no type information
 from selectolax.lexbor import LexborNode
 
 from crawler.extract.platforms.family import Family

@@ -5,6 +5,7 @@ the top of each file), plus hostile JSON-LD (issue 12)."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -313,3 +314,36 @@ def test_json_ld_graph_nested_a_few_levels_is_still_read() -> None:
     nested = {"@graph": [{"@graph": [{"@type": "BlogPosting", "author": {"name": "Deep"}}]}]}
     html = f'<script type="application/ld+json">{json.dumps(nested)}</script><p>x</p>'
     assert extract(html, "https://site.example/post/").author == "Deep"
+
+
+# --- hostile shapes of the new rules: bounded work, not a stall -----------------------------
+
+
+def cpu_seconds(html: str) -> float:
+    start = time.process_time()
+    extract(html, "https://x.example/post/")
+    return time.process_time() - start
+
+
+def test_a_repeated_trackback_line_is_not_walked_again_and_again() -> None:
+    line = "<p>Listed below are links to weblogs that reference <a href='/x'>x</a></p>"
+    assert cpu_seconds("<div>" + line * 5000 + "</div>") < 5  # was 85 s when every line walked
+
+
+def test_deeply_nested_paragraphs_cost_no_more_than_their_depth_bound() -> None:
+    html = "<body>" + "<div>" * 5000 + ("<p>" + "word " * 20 + "</p>") * 500 + "</div>" * 5000
+    assert cpu_seconds(html) < 5  # 6 s when each paragraph's ancestors were all counted
+
+
+def test_many_mentions_are_read_within_the_page_budget() -> None:
+    mention = (
+        '<li class="u-like h-cite"><a class="u-url" href="https://a{0}.example/l/{0}">liked</a>'
+        + "x" * 800
+        + "</li>"
+    )
+    html = '<div class="h-entry"><ul>' + "".join(mention.format(i) for i in range(3000)) + "</ul>"
+    start = time.process_time()
+    got = extract(html, "https://x.example/post/")
+    assert time.process_time() - start < 20
+    read = [c for c in got.comments if c.kind == "webmention"]
+    assert 0 < len(read) <= 500  # the rest are kept as entries, not parsed by mf2py

@@ -49,6 +49,7 @@ _ENTRY_ID = re.compile(
 PING_LABEL = re.compile(r"^\s*(pingback|trackback)\s*:", re.IGNORECASE)
 _LABEL_ONLY = re.compile(r"^\s*(pingback|trackback)\s*:?\s*$", re.IGNORECASE)
 _REPLY_LISTS = frozenset({"ul", "ol"})
+MAX_DEPTH = 200  # levels looked up for an enclosing comment area or widget
 _ENTRY_TAGS = frozenset({"li", "article", "div", "section", "dd", "dt", "aside", "tr", "td"})
 _REPLY_CLASSES = ("children", "comment-replies", "comment-thread")
 _ID_PREFIXES = (
@@ -201,11 +202,11 @@ class CommentList:
 
     @staticmethod
     def _inside(node: LexborNode, containers: set[int]) -> bool:
-        parent = node.parent
-        while parent is not None:
+        parent, depth = node.parent, 0
+        while parent is not None and depth < MAX_DEPTH:
             if parent.mem_id in containers:
                 return True
-            parent = parent.parent
+            parent, depth = parent.parent, depth + 1
         return False
 
     def _add_sibling_entry(self, head: LexborNode) -> None:

@@ -200,11 +200,10 @@ def _read_comments(
 ) -> list[Comment]:
     ping_ids = {node.mem_id for node in tree.css(ec.PING_BLOCKS)}
     comments = []
-    mentions = 0
+    mentions = indieweb.MentionReader(resolver.page)
     for index, entry in enumerate(clist.entries):
-        if entry.hint == "webmention" and mentions < indieweb.MAX_MENTIONS:
-            mentions += 1
-            mention = _read_mention(index, clist, resolver, links)
+        if entry.hint == "webmention":
+            mention = _read_mention(index, clist, resolver, links, mentions)
             if mention is not None:
                 comments.append(mention)
                 continue
@@ -235,14 +234,18 @@ def _read_entry(
 
 
 def _read_mention(
-    index: int, clist: ec.CommentList, resolver: Resolver, links: _LinkSet
+    index: int,
+    clist: ec.CommentList,
+    resolver: Resolver,
+    links: _LinkSet,
+    reader: indieweb.MentionReader,
 ) -> Comment | None:
     """A microformats2 response (reply, like, repost, mention). One whose source is
     another blog is a received Webmention; one on this blog, an ordinary comment marked up
     the same way. None when mf2py finds nothing to read."""
     entry = clist.entries[index]
     node = next((n for n in entry.nodes if indieweb.is_mention_node(n)), entry.node)
-    mention = indieweb.read_mention(node, resolver.page)
+    mention = reader.read(node)
     if mention is None:
         return None
     source = resolver.resolve(mention.source_url) if mention.source_url else None

@@ -28,6 +28,7 @@ NOT_PROSE = (
 )
 PROSE_SHARE = 0.8  # the body holds at least this share of the page's prose
 MIN_PARAGRAPH = 40  # characters: shorter paragraphs are captions and buttons, not prose
+MAX_DEPTH = 60  # a paragraph nested deeper is not a blog's prose (and would cost its depth)
 
 
 def prose_container(
@@ -64,10 +65,10 @@ def prose_container(
 
 def _ancestors(node: LexborNode, excluded: set[int]) -> list[LexborNode] | None:
     """The paragraph's containers up to ``<body>`` (nearest first); None inside chrome."""
-    chain = []
+    chain: list[LexborNode] = []
     parent = node.parent
     while parent is not None and parent.tag not in ("body", "html"):
-        if parent.mem_id in excluded:
+        if parent.mem_id in excluded or len(chain) >= MAX_DEPTH:
             return None
         chain.append(parent)
         parent = parent.parent

@@ -30,8 +30,9 @@ FAMILY = Family(
     candidates=(MENTIONS,),
     comment_areas=(".webmentions", "#webmentions"),
 )
-MAX_MENTION_CHARS = 50_000  # a mention's markup parsed by mf2py at most
-MAX_MENTIONS = 1000  # per page
+MAX_MENTION_CHARS = 20_000  # a mention's markup parsed by mf2py at most
+MAX_MENTIONS = 500  # per page: about a millisecond each
+MAX_PAGE_MENTION_CHARS = 500_000  # all mentions of a page together
 
 
 @dataclass
@@ -64,11 +65,28 @@ def is_mention_node(node: LexborNode) -> bool:
     return False
 
 
-def read_mention(node: LexborNode, page_url: str) -> Mention | None:
-    """The mention's fields as mf2py reads them; None if it names nothing."""
-    html = node.html or ""
-    if len(html) > MAX_MENTION_CHARS:
-        return None
+class MentionReader:
+    """Reads the mentions of one page with mf2py, within a page's budget of them and of
+    their markup (mf2py takes about a millisecond per kilobyte)."""
+
+    def __init__(self, page_url: str) -> None:
+        self.page_url = page_url
+        self.mentions_left = MAX_MENTIONS
+        self.chars_left = MAX_PAGE_MENTION_CHARS
+
+    def read(self, node: LexborNode) -> Mention | None:
+        if self.mentions_left <= 0 or self.chars_left <= 0:
+            return None
+        html = node.html or ""
+        if len(html) > MAX_MENTION_CHARS:
+            return None
+        self.mentions_left -= 1
+        self.chars_left -= len(html)
+        return read_mention(html, self.page_url)
+
+
+def read_mention(html: str, page_url: str) -> Mention | None:
+    """The fields of the mention ``html`` as mf2py reads them; None if it names nothing."""
     try:
         parsed = mf2py.parse(doc=html, url=page_url, metaformats=False)
     except (RecursionError, ValueError):

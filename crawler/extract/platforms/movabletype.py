@@ -43,6 +43,8 @@ FAMILY = Family(
 TRACKBACK_PHRASE = "Listed below are links to weblogs that reference"
 _POSTED_BY = re.compile(r"^\s*Posted by:?\s*(.+?)\s*(?:\||$)", re.IGNORECASE)
 _ENTRY_TAGS = frozenset({"div", "li", "p", "dl", "dd", "article"})
+MAX_PHRASE_LINES = 3  # one trackback list per entry; a page may show a few entries
+MAX_TRACKBACKS = 5000
 
 
 def footer_author(text: str) -> str | None:
@@ -57,12 +59,16 @@ def phrase_trackbacks(tree: LexborHTMLParser, html: str) -> list[LexborNode]:
     if TRACKBACK_PHRASE not in html:
         return []
     entries: list[LexborNode] = []
+    lines = 0
     for line in tree.css("p, div, h3, h4"):
         text = line.text(deep=False).strip()
         if not text.startswith(TRACKBACK_PHRASE):
             continue
+        lines += 1
+        if lines > MAX_PHRASE_LINES:
+            break  # a page repeating the line is not a trackback list: do not walk it again
         node = line.next
-        while node is not None:
+        while node is not None and len(entries) < MAX_TRACKBACKS:
             if node.tag in _ENTRY_TAGS and node.css_first("a[href]") is not None:
                 entries.append(node)
             node = node.next

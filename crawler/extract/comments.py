@@ -48,6 +48,24 @@ _ENTRY_ID = re.compile(
 )
 PING_LABEL = re.compile(r"^\s*(pingback|trackback)\s*:", re.IGNORECASE)
 _LABEL_ONLY = re.compile(r"^\s*(pingback|trackback)\s*:?\s*$", re.IGNORECASE)
+_SIMPLE = re.compile(r"^([#.])([\w-]+)$")
+
+
+def _split_areas(selectors: str) -> tuple[frozenset[str], frozenset[str], str]:
+    """The comment-area selectors as plain ids, plain classes and the rest (a query)."""
+    ids, classes, other = set(), set(), []
+    for selector in (part.strip() for part in selectors.split(",")):
+        match = _SIMPLE.match(selector)
+        if match and match.group(1) == "#":
+            ids.add(match.group(2))
+        elif match:
+            classes.add(match.group(2))
+        else:
+            other.append(selector)
+    return frozenset(ids), frozenset(classes), ", ".join(other)
+
+
+_AREA_IDS, _AREA_CLASSES, _AREA_OTHER = _split_areas(COMMENT_AREAS)
 _REPLY_LISTS = frozenset({"ul", "ol"})
 MAX_DEPTH = 200  # levels looked up for an enclosing comment area or widget
 _ENTRY_TAGS = frozenset({"li", "article", "div", "section", "dd", "dt", "aside", "tr", "td"})
@@ -95,10 +113,10 @@ def _is_reply_container(node: LexborNode) -> bool:
     return any(name in classes for name in _REPLY_CLASSES)
 
 
-def _valid_candidate(node: LexborNode, number: str | None) -> bool:
+def _valid_candidate(node: LexborNode, number: str | None, mentions: bool) -> bool:
     """``[id^=comment-]`` also matches ``comment-form`` and friends, and inline elements
     (``<a id="comment-5">`` anchors, Epoch's report ``span``): keep real entries."""
-    if node.tag not in _ENTRY_TAGS and not indieweb.is_mention_node(node):
+    if node.tag not in _ENTRY_TAGS and not (mentions and indieweb.is_mention_node(node)):
         return False
     ident = node.attributes.get("id") or ""
     if ident.startswith(_ID_PREFIXES):
@@ -106,8 +124,11 @@ def _valid_candidate(node: LexborNode, number: str | None) -> bool:
     return True
 
 
-def _hint(node: LexborNode, hint: str | None) -> str | None:
-    return hint or ("webmention" if indieweb.is_mention_node(node) else None)
+def _hint(node: LexborNode, hint: str | None, mentions: bool) -> str | None:
+    """What the markup says an entry is, when it says more than its classes."""
+    if hint or not mentions:
+        return hint
+    return "webmention" if indieweb.is_mention_node(node) else None
 
 
 class CommentList:
@@ -120,7 +141,8 @@ class CommentList:
         self._areas: set[int] | None = None
         self._loose = False  # some entry lies outside every comment area
         heads = {node.mem_id for node in tree.css(SIBLING_HEADS)} if SIBLING_HEADS else set()
-        query = CANDIDATES if indieweb.may_have_mentions(html) else BASIC_CANDIDATES
+        self._mentions = indieweb.may_have_mentions(tree)
+        query = CANDIDATES if self._mentions else BASIC_CANDIDATES
         query = f"{query}, {SIBLING_HEADS}" if heads else query
         for node in tree.css(query):
             if node.mem_id in heads:
@@ -145,6 +167,9 @@ class CommentList:
 
     def _keep(self, keep: list[bool]) -> None:
         """Drop the entries not kept (and their replies), renumbering the rest."""
+        if all(keep):
+            self._finish()
+            return
         renumber: dict[int, int] = {}
         entries: list[Entry] = []
         for index, entry in enumerate(self.entries):
@@ -165,9 +190,17 @@ class CommentList:
         keep = [True] * len(self.entries)
         if not self.entries:
             return keep
-        areas = self._comment_areas(tree)
-        loose = [i for i, e in enumerate(self.entries) if e.parent is None]
-        loose = [i for i in loose if not self._inside(self.entries[i].node, areas)]
+        inside: dict[int, bool] = {}  # per container of top-level entries: usually one
+        loose = []
+        for index, entry in enumerate(self.entries):
+            container = entry.node.parent
+            if entry.parent is not None or container is None:
+                continue
+            key = container.mem_id
+            if key not in inside:
+                inside[key] = self._in_area(tree, container)
+            if not inside[key]:
+                loose.append(index)
         self._loose = bool(loose)
         if not loose:
             return keep
@@ -181,7 +214,6 @@ class CommentList:
         (``…#comment-N``) names another post: a widget listing other posts' comments."""
         if not self._loose:
             return
-        areas = self._comment_areas(tree)
         keep = [True] * len(self.entries)
         for anchor in tree.css("a[href*='#comment-']"):
             index = self.entry_of(anchor)
@@ -190,15 +222,27 @@ class CommentList:
             entry = self.entries[index]
             href = anchor.attributes.get("href") or ""
             own = entry.number and href.endswith(f"#comment-{entry.number}")
-            if own and other_post(href) and not self._inside(entry.node, areas):
+            if own and other_post(href) and not self._in_area(tree, entry.node):
                 keep[index] = False
         if not all(keep):
             self._keep(keep)
 
-    def _comment_areas(self, tree: LexborHTMLParser) -> set[int]:
+    def _in_area(self, tree: LexborHTMLParser, node: LexborNode) -> bool:
+        """``node`` is a comment area or inside one. The areas named by a plain id or
+        class are recognised by their attributes, without a query over the page."""
         if self._areas is None:
-            self._areas = {node.mem_id for node in tree.css(COMMENT_AREAS)}
-        return self._areas
+            self._areas = {n.mem_id for n in tree.css(_AREA_OTHER)} if _AREA_OTHER else set()
+        current: LexborNode | None = node
+        for _ in range(MAX_DEPTH):
+            if current is None:
+                return False
+            attrs = current.attributes
+            if attrs.get("id") in _AREA_IDS or current.mem_id in self._areas:
+                return True
+            if _AREA_CLASSES.intersection((attrs.get("class") or "").split()):
+                return True
+            current = current.parent
+        return False
 
     @staticmethod
     def _inside(node: LexborNode, containers: set[int]) -> bool:
@@ -229,7 +273,7 @@ class CommentList:
         if key in self.owner:
             return
         number = _number(node)
-        if not _valid_candidate(node, number):
+        if not _valid_candidate(node, number, self._mentions):
             return
         anc, crossed = self._nearest_entry(node)
         if anc is not None:
@@ -238,11 +282,12 @@ class CommentList:
             if same and not crossed:  # another element of the same entry
                 host.nodes.append(node)
                 host.number = host.number or number
-                host.hint = host.hint or _hint(node, hint)
+                host.hint = host.hint or _hint(node, hint, self._mentions)
                 self.owner[key] = anc
                 return
         self.owner[key] = len(self.entries)
-        self.entries.append(Entry([node], number, parent=anc, hint=_hint(node, hint)))
+        hint = _hint(node, hint, self._mentions)
+        self.entries.append(Entry([node], number, parent=anc, hint=hint))
 
     def _nearest_entry(self, node: LexborNode) -> tuple[int | None, bool]:
         """The entry an element sits in, and whether a reply list lies between them."""
@@ -285,14 +330,17 @@ class CommentList:
 
 
 def entry_kind(entry: Entry, ping_ids: set[int], label_text: str, classed: str = "") -> str:
-    """comment, pingback or trackback: by a class on the entry or inside it (``classed``:
-    the class of such an inner element), by a ping block, or by a "Pingback:" label."""
+    """comment, pingback, trackback or webmention: by a class on the entry or inside it
+    (``classed``: the class of such an inner element), by a ping block, or by a label."""
     for node in entry.nodes:
-        kind = _ping_class(node.attributes.get("class") or "")
+        classes = node.attributes.get("class") or ""
+        kind = _ping_class(classes)
         if kind:
             return kind
         if node.mem_id in ping_ids:
             return "pingback"
+        if "webmention" in classes.split():
+            return "webmention"  # the WordPress Webmention plugin's comment type
     if entry.hint == "trackback":
         return "trackback"
     kind = _ping_class(classed)
@@ -348,11 +396,12 @@ def entry_text(index: int, entry: Entry, clist: CommentList) -> str:
 
 
 def entry_date(index: int, clist: CommentList) -> str | None:
-    abbr = clist.first(index, "abbr.published[title]")  # Movable Type's date, ISO in title
-    if abbr is not None and (abbr.attributes.get("title") or "")[:1].isdigit():
-        return abbr.attributes["title"]
-    stamp = clist.first(index, "time")
-    if stamp is not None:
+    stamp = clist.first(index, "time, abbr.published[title]")
+    if stamp is not None and stamp.tag == "abbr":  # Movable Type's date, ISO in the title
+        value = (stamp.attributes.get("title") or "").strip()
+        if value[:1].isdigit():
+            return value
+    elif stamp is not None:
         value = (stamp.attributes.get("datetime") or "").strip()
         if value[:1].isdigit():
             return value

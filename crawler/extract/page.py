@@ -226,8 +226,6 @@ def _read_entry(
     inner = clist.owned(index, ec.PING_CLASSED)
     classed = " ".join(node.attributes.get("class") or "" for node in inner)
     kind = ec.entry_kind(entry, ping_ids, label, classed)
-    if kind == "comment" and "webmention" in (entry.node.attributes.get("class") or "").split():
-        kind = "webmention"  # the WordPress Webmention plugin's comment type
     if kind == "comment":
         return _read_comment(index, clist, resolver, links)
     return _read_ping(index, clist, resolver, links, kind)
@@ -405,7 +403,7 @@ def _classify_links(
         a.mem_id
         for entry in clist.entries
         if entry.parent is None
-        for node in entry.nodes
+        for node in _outer_nodes(entry)
         for a in node.css("a[href]")
     }
     for anchor in tree.css("a[href]"):
@@ -413,6 +411,16 @@ def _classify_links(
             continue
         kind = "citation" if anchor.mem_id in in_content else "nav"
         _add_anchor(anchor, kind, resolver, links)
+
+
+def _outer_nodes(entry: ec.Entry) -> list[LexborNode]:
+    """The entry's first element and its siblings that belong to it (Blogger's ``dd``):
+    the other elements are inside the first and are searched with it."""
+    first = entry.node
+    parent = first.parent.mem_id if first.parent is not None else None
+    return [first] + [
+        n for n in entry.nodes[1:] if n.parent is not None and n.parent.mem_id == parent
+    ]
 
 
 def _add_anchor(anchor: LexborNode, kind: str, resolver: Resolver, links: _LinkSet) -> None:

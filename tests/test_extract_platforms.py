@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from crawler.extract.page import Extraction, extract
 
@@ -347,3 +349,36 @@ def test_many_mentions_are_read_within_the_page_budget() -> None:
     assert time.process_time() - start < 20
     read = [c for c in got.comments if c.kind == "webmention"]
     assert 0 < len(read) <= 500  # the rest are kept as entries, not parsed by mf2py
+
+
+_FAMILY_SNIPPETS = st.sampled_from(
+    [
+        "<dl id='comments-block'>", "</dl>", "<dt class='comment-author' id='c1234567'>",
+        "</dt>", "<dd class='comment-body'>", "<dd class='comment-footer'>", "</dd>",
+        "<div id='Blog1_backlinks-container'>", "<div class='backlink-control'>", "</div>",
+        "<div class='asset-body'>", "<div class='asset-more'>", "<div class='entry-body'>",
+        "<div class='trackback' id='ping-3'>", "<div class='comment' id='comment-6a00d834"
+        "1c4f9553ef'>", "<p class='comment-footer'>Posted by: ", " | ",
+        "<p>Listed below are links to weblogs that reference <a href='/p'>p</a>:</p>",
+        "<li class='p-comment h-cite'>", "<li class='u-like h-cite'>", "</li>",
+        "<a class='u-url' href='https://s.example/1'>s</a>", "<span class='p-author h-card'>",
+        "</span>", "<aside class='widget'>", "</aside>", "<li id='comment-9' class='comment'>",
+        "<a href='https://site.example/other/#comment-9'>o</a>", "<span>Pingback</span>",
+        "<div class='is-pingback' id='comment-4'>", "<abbr class='published' title='2020'>",
+        "</abbr>", "<p>" + "prose words " * 8, "</p>", "<a href='https://c.example/'>c</a>",
+        "<div class='h-entry'><div class='e-content'>", "<time class='dt-published'>",
+    ]
+)  # fmt: skip
+
+
+@given(st.lists(_FAMILY_SNIPPETS, max_size=40).map("".join))
+def test_any_family_markup_gives_a_well_formed_result(html: str) -> None:
+    got = extract(html, "https://site.example/post/")
+    kinds_ = ("citation", "pingback", "trackback", "webmention", "comment", "nav")
+    for link in got.links:
+        assert link.dst.startswith(("http://", "https://")) and link.kind in kinds_
+    for comment in got.comments:
+        assert comment.kind in ("comment", "pingback", "trackback", "webmention")
+        if comment.kind == "webmention":
+            assert comment.source_url and not comment.source_url.startswith("https://site.example/")
+    json.dumps(got.to_dict())

@@ -17,6 +17,7 @@ from crawler.config import Config
 from crawler.engine import crawl
 from crawler.extract.page import Extraction, Link, extract
 from crawler.extract.reextract import reextract
+from crawler.runlock import RunLock
 
 PLATFORMS = Path(__file__).parent / "fixtures" / "platforms"
 PAGES = {  # served at the address each fixture was written for (over http)
@@ -160,3 +161,10 @@ def test_cli_reextract_without_a_database_is_one_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["reextract", "--db", str(tmp_path / "none.db")])
     assert result.exit_code == 2
     assert "does not exist" in result.output and "Traceback" not in result.output
+
+
+def test_cli_reextract_while_a_crawl_holds_the_database_exits_75(old_crawl: Path) -> None:
+    with RunLock(old_crawl):
+        result = CliRunner().invoke(cli, ["reextract", "--db", str(old_crawl)])
+    assert result.exit_code == 75
+    assert "holds" in result.output and "Traceback" not in result.output

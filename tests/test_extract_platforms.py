@@ -382,3 +382,15 @@ def test_any_family_markup_gives_a_well_formed_result(html: str) -> None:
         if comment.kind == "webmention":
             assert comment.source_url and not comment.source_url.startswith("https://site.example/")
     json.dumps(got.to_dict())
+
+
+def test_pings_in_lists_of_their_own() -> None:
+    got = page("wordpress-ping-lists.html", "https://greenthumbs.example/compost-field-guide/")
+    assert [(c.comment_id, c.kind, c.source_url) for c in got.comments] == [
+        ("601", "comment", None),
+        ("602", "comment", None),
+        # after a "Trackbacks & Pingbacks" heading, though classed "comment"
+        ("603", "pingback", "https://allotment.example.net/2021/05/heaps/"),
+        # in ul#trackback-list
+        ("604", "pingback", "http://gardeners-weekly.example.com/issue/88"),
+    ]

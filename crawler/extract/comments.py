@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from crawler.extract import platforms as pf
-from crawler.extract.platforms import indieweb, movabletype
+from crawler.extract.platforms import indieweb, movabletype, wordpress
 
 # The selectors come from the platform families (``crawler.extract.platforms``).
 CANDIDATES = pf.CANDIDATES
@@ -332,6 +332,8 @@ class CommentList:
 def entry_kind(entry: Entry, ping_ids: set[int], label_text: str, classed: str = "") -> str:
     """comment, pingback, trackback or webmention: by a class on the entry or inside it
     (``classed``: the class of such an inner element), by a ping block, or by a label."""
+    if entry.hint == "trackback":
+        return "trackback"
     for node in entry.nodes:
         classes = node.attributes.get("class") or ""
         kind = _ping_class(classes)
@@ -341,13 +343,27 @@ def entry_kind(entry: Entry, ping_ids: set[int], label_text: str, classed: str =
             return "pingback"
         if "webmention" in classes.split():
             return "webmention"  # the WordPress Webmention plugin's comment type
-    if entry.hint == "trackback":
-        return "trackback"
     kind = _ping_class(classed)
     if kind:
         return kind
     match = PING_LABEL.match(label_text) or _LABEL_ONLY.match(label_text)
     return match.group(1).lower() if match else "comment"
+
+
+def ping_list_entries(clist: CommentList) -> set[int]:
+    """The top-level entries of lists kept for pings alone (``wordpress.is_ping_list``)."""
+    found: set[int] = set()
+    verdicts: dict[int, bool] = {}
+    for entry in clist.entries:
+        container = entry.node.parent
+        if entry.parent is not None or container is None:
+            continue
+        key = container.mem_id
+        if key not in verdicts:
+            verdicts[key] = wordpress.is_ping_list(container)
+        if verdicts[key]:
+            found.add(entry.node.mem_id)
+    return found
 
 
 def _ping_class(classes: str) -> str | None:

@@ -199,6 +199,7 @@ def _read_comments(
     links: _LinkSet,
 ) -> list[Comment]:
     ping_ids = {node.mem_id for node in tree.css(ec.PING_BLOCKS)}
+    ping_ids |= ec.ping_list_entries(clist)
     comments = []
     mentions = indieweb.MentionReader(resolver.page)
     for index, entry in enumerate(clist.entries):

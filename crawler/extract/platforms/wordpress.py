@@ -9,6 +9,10 @@ builders' body containers.
 
 from __future__ import annotations
 
+import re
+
+from selectolax.lexbor import LexborNode
+
 from crawler.extract.platforms.family import Family
 
 FAMILY = Family(
@@ -129,3 +133,37 @@ FAMILY = Family(
         "#comments a[rel~='prev']",
     ),
 )
+
+
+# A list kept for pings alone: its own class or id says so ("pinglist", "trackback-list",
+# "pingbacks"), or the heading just before it does ("Trackbacks & Pingbacks").
+_PING_NAME = re.compile(r"ping|trackback", re.IGNORECASE)
+_PING_HEADING = re.compile(
+    r"^\W*\d*\s*(trackbacks?|pingbacks?|pings)(\s*(&|and|und|/|,)\s*(trackbacks?|pingbacks?))?"
+    r"(\s+(on|to|zu|für)\b.*)?\W*$",
+    re.IGNORECASE,
+)
+_HEADINGS = frozenset({"h2", "h3", "h4", "h5", "h6"})
+
+
+def is_ping_list(container: LexborNode) -> bool:
+    """The list (or its wrapper) that holds the entry is one of pings only."""
+    node: LexborNode | None = container
+    for _ in range(2):  # the list and its wrapper, not the whole page
+        if node is None or node.tag in ("body", "html"):
+            return False
+        attrs = node.attributes
+        if _PING_NAME.search(f"{attrs.get('id') or ''} {attrs.get('class') or ''}"):
+            return True
+        heading = _previous_element(node)
+        if heading is not None and heading.tag in _HEADINGS:
+            return bool(_PING_HEADING.match(heading.text(strip=True)))
+        node = node.parent
+    return False
+
+
+def _previous_element(node: LexborNode) -> LexborNode | None:
+    sibling = node.prev
+    while sibling is not None and not sibling.is_element_node:
+        sibling = sibling.prev
+    return sibling

@@ -394,3 +394,20 @@ def test_pings_in_lists_of_their_own() -> None:
         # in ul#trackback-list
         ("604", "pingback", "http://gardeners-weekly.example.com/issue/88"),
     ]
+
+
+def test_an_entry_page_known_by_its_trackback_rdf() -> None:
+    """A customised Movable Type template: no body class, no date, comments closed; the
+    trackback RDF about this very page (EntryTrackbackData) still says it is the entry."""
+    html = (PLATFORMS / "movabletype.html").read_text(encoding="utf-8")
+    html = html.replace('class="mt-entry-archive layout-wtt"', "")
+    start, end = html.index('<div id="trackbacks"'), html.index("                    </div></div>")
+    html = html[:start] + html[end:]
+    start, end = html.index('<abbr class="published"'), html.index("</abbr>") + len("</abbr>")
+    html = html[:start] + html[end:]
+    url = "https://www.ledger.example/blog/2011/06/double-entry.html"
+    got = extract(html, url)
+    assert (got.comments, got.published) == ([], None)
+    assert (got.is_post, got.title) == (True, "Double entry, five centuries on")
+    # on a listing page the same block describes another entry: no verdict from it
+    assert extract(html, "https://www.ledger.example/blog/").is_post is False

@@ -22,7 +22,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from crawler.extract import comments as ec
 from crawler.extract import platforms
 from crawler.extract.meta import read_meta
-from crawler.extract.platforms import generic, indieweb
+from crawler.extract.platforms import generic, indieweb, movabletype
 from crawler.extract.resolve import Resolver
 from crawler.urls import blog_of, comment_page_post
 
@@ -152,6 +152,7 @@ def extract(html: str, url: str, headers: Mapping[str, str] | None = None) -> Ex
     content = _content_nodes(tree, clist)
     first = content[0] if content else None
     is_post = meta.decide_is_post(tree, first, bool(comments), resolver.page)
+    is_post = is_post or _described_by_trackback_rdf(html or "", resolver, selves)
     if not is_post and content and _is_listing(tree):
         content, first = [], None
     _classify_links(tree, content, clist, resolver, links)
@@ -182,6 +183,13 @@ def _post_url(page: str, canonical: str | None) -> str:
         or (canonical and comment_page_post(canonical))
         or (canonical or page)
     )
+
+
+def _described_by_trackback_rdf(html: str, resolver: Resolver, selves: set[str]) -> bool:
+    """Exactly one trackback RDF block, about this page: an entry's own page (a listing
+    carries one per entry, about each entry)."""
+    subjects = movabletype.trackback_rdf_subjects(html)
+    return len(subjects) == 1 and resolver.resolve(subjects[0]) in selves
 
 
 def _other_post(url: str | None, post_url: str) -> bool:

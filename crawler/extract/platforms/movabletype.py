@@ -73,3 +73,24 @@ def phrase_trackbacks(tree: LexborHTMLParser, html: str) -> list[LexborNode]:
                 entries.append(node)
             node = node.next
     return entries
+
+
+# <rdf:Description rdf:about="ENTRY URL" ... trackback:ping="..." />, in an HTML comment:
+# Movable Type's EntryTrackbackData (and WordPress's trackback_rdf) on an entry's own page.
+_TRACKBACK_RDF = re.compile(
+    r"<rdf:Description\s[^>]*?\brdf:about=[\"']([^\"']+)[\"'][^>]*?\btrackback:ping=",
+    re.IGNORECASE,
+)
+MAX_RDF_BLOCKS = 50
+
+
+def trackback_rdf_subjects(html: str) -> list[str]:
+    """The entries a page's trackback RDF blocks describe (as written)."""
+    if "trackback:ping" not in html:
+        return []
+    subjects = []
+    for match in _TRACKBACK_RDF.finditer(html):
+        subjects.append(match.group(1))
+        if len(subjects) >= MAX_RDF_BLOCKS:
+            break
+    return subjects

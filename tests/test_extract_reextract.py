@@ -125,6 +125,13 @@ def test_reextract_gives_the_rows_of_a_fresh_crawl_without_a_request(
     assert len(mentions) == 4  # each an edge source -> post, like a pingback
     assert {dst for _, dst in mentions} == {"http://pia.example/2024/03/static-sites/"}
     assert ("https://omar.example/2024/03/07/re-static-sites/",) in [(s,) for s, _ in mentions]
+    # the pingbacks view and export list them with the pings
+    listed = dict(db.execute("SELECT kind, count(*) FROM pingbacks GROUP BY kind").fetchall())
+    assert listed == {"pingback": 4, "trackback": 5, "webmention": 4}
+    exported = CliRunner().invoke(
+        cli, ["export", "pingbacks", "--format", "jsonl", "--db", str(old_crawl)]
+    )
+    assert exported.output.count('"kind": "webmention"') == 4
 
 
 def test_reextract_of_one_blog_leaves_the_others(site: SiteServer, old_crawl: Path) -> None:

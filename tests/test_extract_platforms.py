@@ -411,3 +411,19 @@ def test_an_entry_page_known_by_its_trackback_rdf() -> None:
     assert (got.is_post, got.title) == (True, "Double entry, five centuries on")
     # on a listing page the same block describes another entry: no verdict from it
     assert extract(html, "https://www.ledger.example/blog/").is_post is False
+
+
+def test_a_short_family_container_elsewhere_does_not_hide_the_body() -> None:
+    """A sidebar teaser classed like a WordPress body (300 characters) beside the real body
+    in a container of no family: the body found by structure wins."""
+    html = (PLATFORMS / "unknown-container.html").read_text(encoding="utf-8")
+    teaser = (
+        '<div class="entry-content"><p>Coming up next week: a long look at planimeters, the '
+        "strange instruments that measure an area by tracing its outline, and why surveyors "
+        'kept them long after computers arrived. <a href="https://teaser.example/planimeters">'
+        "Read the preview</a> of the article and tell us what you would like to know.</p></div>"
+    )
+    html = html.replace('<div class="col-side">', '<div class="col-side">' + teaser, 1)
+    got = extract(html, "https://tinkertimes.example/2022/08/slide-rule/")
+    assert "https://teaser.example/planimeters" in links_of(got, "nav")
+    assert links_of(got, "citation")[0] == "https://www.sliderulemuseum.example.org/collections/"

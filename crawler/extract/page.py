@@ -31,6 +31,7 @@ CONTENT_SELECTORS = platforms.CONTENT_SELECTORS
 GENERIC_CONTENT_SELECTORS = platforms.GENERIC_CONTENT_SELECTORS
 MIN_CONTENT_CHARS = 200
 LONG_CONTENT_CHARS = 1000
+PROSE_OVER_MATCH = 1.5  # a body found by structure wins over a short match this much bigger
 # Template chrome that themes and plugins put *inside* the entry content.
 CONTENT_CHROME = ", ".join(
     [
@@ -327,15 +328,49 @@ def _read_ping(
 
 
 def _content_nodes(tree: LexborHTMLParser, clist: ec.CommentList) -> list[LexborNode]:
-    """The post body: its container and, for Movable Type, the "more" part beside it."""
-    node = _content_node(tree, clist)
-    if node is None:
-        return []
+    """The post body. Themes reuse body classes for teasers in sidebars and related-post
+    boxes (Divi's ``.post-content``), so a container must hold a real amount of text; when
+    no family's own container holds a long one, the body is looked for by structure (the
+    block holding the most prose), and the generic containers (``.entry``, ``article``)
+    come last. For Movable Type the "more" part beside the body belongs to it."""
+    found, size = _first_container(tree, CONTENT_SELECTORS, clist)
+    if found is not None and size >= LONG_CONTENT_CHARS:
+        return _with_more(found)
+    # A short match may be a teaser while the body sits in a container of no family.
+    in_comments = lambda n: clist.entry_of(n) is not None  # noqa: E731
+    prose = generic.prose_container(tree, in_comments, MIN_CONTENT_CHARS)
+    if prose and (found is None or _outweighs(prose, found, size)):
+        return prose
+    if found is not None:
+        return _with_more(found)
+    fallback = _first_container(tree, GENERIC_CONTENT_SELECTORS, clist)[0]
+    return [fallback] if fallback is not None else []
+
+
+def _with_more(node: LexborNode) -> list[LexborNode]:
     nodes = [node]
     for selector, more in platforms.CONTENT_MORE.items():
         if selector.lstrip(".") in _classes(node):
             nodes += [n for n in _siblings(node) if more in _classes(n)]
     return nodes
+
+
+def _outweighs(prose: list[LexborNode], found: LexborNode, size: int) -> bool:
+    """The prose blocks lie apart from the match and hold clearly more text."""
+    if any(_contains(block, found) or _contains(found, block) for block in prose):
+        return False
+    return sum(len(block.text()) for block in prose) >= PROSE_OVER_MATCH * max(size, 1)
+
+
+def _contains(outer: LexborNode, inner: LexborNode) -> bool:
+    node: LexborNode | None = inner
+    for _ in range(generic.MAX_DEPTH * 4):
+        if node is None:
+            return False
+        if node.mem_id == outer.mem_id:
+            return True
+        node = node.parent
+    return False
 
 
 def _classes(node: LexborNode) -> list[str]:
@@ -347,31 +382,20 @@ def _siblings(node: LexborNode) -> list[LexborNode]:
     return [n for n in parent.iter() if n.mem_id != node.mem_id] if parent is not None else []
 
 
-def _content_node(tree: LexborHTMLParser, clist: ec.CommentList) -> LexborNode | None:
-    """The post body. Themes reuse body classes for teasers in sidebars and related-post
-    boxes (Divi's ``.post-content``), so a container must hold a real amount of text; when
-    no family's own container does, the body is found by structure (the block holding
-    most of the prose), and the generic containers (``.entry``, ``article``) come last."""
-    found = _first_container(tree, CONTENT_SELECTORS, clist)
-    if found is not None:
-        return found
-    in_comments = lambda n: clist.entry_of(n) is not None  # noqa: E731
-    found = generic.prose_container(tree, in_comments, MIN_CONTENT_CHARS)
-    if found is not None:
-        return found
-    return _first_container(tree, GENERIC_CONTENT_SELECTORS, clist)
-
-
 def _first_container(
     tree: LexborHTMLParser, group: tuple[str, ...], clist: ec.CommentList
-) -> LexborNode | None:
-    fallback: LexborNode | None = None
+) -> tuple[LexborNode | None, int]:
+    """The first selector's longest match that holds a long text, else the first that
+    holds a real amount of text, else the first match at all; and its text's length."""
+    fallback: tuple[LexborNode | None, int] = (None, 0)
     for selector in group:
         best, size = _longest(tree, selector, clist)
-        if best is not None and size >= LONG_CONTENT_CHARS:
-            return best
-        if best is not None and (fallback is None or size >= MIN_CONTENT_CHARS):
-            fallback = fallback if fallback is not None and size < MIN_CONTENT_CHARS else best
+        if best is None:
+            continue
+        if size >= LONG_CONTENT_CHARS:
+            return best, size
+        if fallback[0] is None or (fallback[1] < MIN_CONTENT_CHARS <= size):
+            fallback = (best, size)
     return fallback
 
 

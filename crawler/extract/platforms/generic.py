@@ -1,9 +1,9 @@
 """Pages of no known family (architecture step 5, the fallback family).
 
 Generic containers (``.entry``, ``article``, ``main``) are used only when no family's own
-body container matched, and before them the body is looked for by structure: the deepest
-element holding most of the page's prose (the text of its paragraphs), counting only
-paragraphs outside navigation, headers, footers, sidebars and the comment area.
+body container matched, and before them the body is looked for by structure: the block
+holding the most prose (the text of its paragraphs), counting only paragraphs outside
+navigation, headers, footers, sidebars and the comment area.
 """
 
 from __future__ import annotations
@@ -26,41 +26,49 @@ NOT_PROSE = (
     "[role='banner'], [role='contentinfo'], .sidebar, #sidebar, #secondary, .widget, "
     ".widget-area, .menu, #comments, .comments-area, .comments, #respond, #trackbacks"
 )
-PROSE_SHARE = 0.8  # the body holds at least this share of the page's prose
 MIN_PARAGRAPH = 40  # characters: shorter paragraphs are captions and buttons, not prose
 MAX_DEPTH = 60  # a paragraph nested deeper is not a blog's prose (and would cost its depth)
+SIBLING_SHARE = 0.2  # a sibling block with this share of the best one's prose joins it
 
 
 def prose_container(
     tree: LexborHTMLParser, in_comments: Callable[[LexborNode], bool], min_chars: int
-) -> LexborNode | None:
-    """The deepest element holding ``PROSE_SHARE`` of the prose, or None below ``min_chars``."""
+) -> list[LexborNode]:
+    """The block holding the most prose, with the sibling blocks that hold a good share of
+    it (a body split in sections); empty below ``min_chars``. Each paragraph counts fully
+    for its parent and half for the grandparent, so a wrapper around the body and a
+    sidebar does not outscore the body itself."""
     body = tree.body
     if body is None:
-        return None
+        return []
     excluded = {node.mem_id for node in tree.css(NOT_PROSE)}
-    totals: dict[int, int] = {}
+    score: dict[int, float] = {}
     nodes: dict[int, LexborNode] = {}
-    depth: dict[int, int] = {}
-    total = 0
     for paragraph in body.css("p"):
         size = len(paragraph.text(strip=True))
-        if size < MIN_PARAGRAPH:
+        if size < MIN_PARAGRAPH or in_comments(paragraph):
             continue
         chain = _ancestors(paragraph, excluded)
-        if chain is None or in_comments(paragraph):
+        if not chain:
             continue
-        total += size
-        for level, node in enumerate(reversed(chain)):
-            totals[node.mem_id] = totals.get(node.mem_id, 0) + size
+        for weight, node in zip((1.0, 0.5), chain, strict=False):
+            score[node.mem_id] = score.get(node.mem_id, 0.0) + weight * size
             nodes[node.mem_id] = node
-            depth[node.mem_id] = level
-    if total < min_chars:
-        return None
-    wanted = [key for key, size in totals.items() if size >= PROSE_SHARE * total]
-    if not wanted:
-        return None
-    return nodes[max(wanted, key=lambda key: depth[key])]
+    if not score:
+        return []
+    best = max(score, key=score.__getitem__)
+    if score[best] < min_chars:
+        return []
+    top = nodes[best]
+    parent = top.parent
+    if parent is None:
+        return [top]
+    threshold = SIBLING_SHARE * score[best]
+    return [
+        child
+        for child in parent.iter()
+        if child.mem_id == best or score.get(child.mem_id, 0.0) >= threshold
+    ]
 
 
 def _ancestors(node: LexborNode, excluded: set[int]) -> list[LexborNode] | None:

@@ -427,3 +427,13 @@ def test_a_short_family_container_elsewhere_does_not_hide_the_body() -> None:
     got = extract(html, "https://tinkertimes.example/2022/08/slide-rule/")
     assert "https://teaser.example/planimeters" in links_of(got, "nav")
     assert links_of(got, "citation")[0] == "https://www.sliderulemuseum.example.org/collections/"
+
+
+def test_a_bold_pingback_in_a_comments_text_or_a_shopping_list_is_no_ping() -> None:
+    html = """<div class="entry-content">Body</div><div id="comments">
+    <ol class="commentlist shopping-list">
+    <li class="comment" id="comment-1"><div class="comment-author"><cite class="fn">Al</cite></div>
+    <div class="comment-content"><p>Why a <strong>Pingback:</strong> from you?</p></div></li>
+    </ol></div>"""
+    (comment,) = extract(html, "https://site.example/post/").comments
+    assert comment.kind == "comment"

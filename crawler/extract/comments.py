@@ -385,11 +385,23 @@ def label_of(index: int, clist: CommentList, head: str) -> str:
     (looked for only when the entry's first words name one)."""
     if not _LABEL_WORD.search(head):
         return ""
+    body = clist.first(index, TEXT)
     for node in clist.owned(index, LABELS):
         text = clean_text(node)
-        if len(text) <= 12 and _LABEL_ONLY.match(text):
-            return text
+        if len(text) <= 12 and _LABEL_ONLY.match(text) and not _within(node, body):
+            return text  # a label of the entry, not a word in bold in a comment's text
     return ""
+
+
+def _within(node: LexborNode, container: LexborNode | None) -> bool:
+    current: LexborNode | None = node
+    for _ in range(MAX_DEPTH):
+        if current is None or container is None:
+            return False
+        if current.mem_id == container.mem_id:
+            return True
+        current = current.parent
+    return False
 
 
 def clean_text(node: LexborNode | None) -> str:

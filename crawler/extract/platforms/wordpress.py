@@ -137,7 +137,10 @@ FAMILY = Family(
 
 # A list kept for pings alone: its own class or id says so ("pinglist", "trackback-list",
 # "pingbacks"), or the heading just before it does ("Trackbacks & Pingbacks").
-_PING_NAME = re.compile(r"ping|trackback", re.IGNORECASE)
+_PING_WORDS = frozenset(
+    {"ping", "pings", "pinglist", "pingback", "pingbacks", "trackback", "trackbacks"}
+)
+_NAME_PARTS = re.compile(r"[\s_-]+")
 _PING_HEADING = re.compile(
     r"^\W*\d*\s*(trackbacks?|pingbacks?|pings)(\s*(&|and|und|/|,)\s*(trackbacks?|pingbacks?))?"
     r"(\s+(on|to|zu|für)\b.*)?\W*$",
@@ -153,7 +156,8 @@ def is_ping_list(container: LexborNode) -> bool:
         if node is None or node.tag in ("body", "html"):
             return False
         attrs = node.attributes
-        if _PING_NAME.search(f"{attrs.get('id') or ''} {attrs.get('class') or ''}"):
+        name = f"{attrs.get('id') or ''} {attrs.get('class') or ''}".lower()
+        if _PING_WORDS.intersection(_NAME_PARTS.split(name)):  # not "shopping-list"
             return True
         heading = _previous_element(node)
         if heading is not None and heading.tag in _HEADINGS:

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-LINK_KINDS = ("citation", "pingback", "trackback", "comment", "nav")
+from crawler.records import LinkKind
+
+LINK_KINDS = tuple(str(kind) for kind in LinkKind)
 DEFAULT_USER_AGENT = "pingcrawl/0.1 (+https://github.com/pingcrawl/pingcrawl)"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -27,6 +27,7 @@ from crawler.extract.page import Extraction, extract
 from crawler.fetch.client import Fetcher, FetchResult
 from crawler.frontier import plan_links, reopen, seed_entries
 from crawler.records import (
+    PING_KINDS,
     CommentRecord,
     FrontierRow,
     LinkRecord,
@@ -40,7 +41,6 @@ from crawler.writer import PageWrite, StoreWriter
 from db.graph import verify_pingbacks
 from db.store import Store
 
-PING_KINDS = frozenset({"pingback", "trackback"})
 # Not the URL's fault: the host is paused or its robots.txt unreadable; ask again later.
 RETRY_LATER = frozenset({"host_paused", "robots_unavailable"})
 HOST_PAUSE_RETRY = 60.0  # seconds before a URL of a paused host is offered again

@@ -26,11 +26,13 @@ class LinkKind(StrEnum):
     CITATION = "citation"
     PINGBACK = "pingback"
     TRACKBACK = "trackback"
+    WEBMENTION = "webmention"  # an IndieWeb mention shown on the post: source -> post
     COMMENT = "comment"
     NAV = "nav"
 
 
-PING_KINDS = frozenset({LinkKind.PINGBACK, LinkKind.TRACKBACK})
+# Kinds found on post T that name a source S linking to it: the edge is S -> T.
+PING_KINDS = frozenset({LinkKind.PINGBACK, LinkKind.TRACKBACK, LinkKind.WEBMENTION})
 
 
 class FrontierState(StrEnum):

@@ -45,9 +45,9 @@ class _Query:
 
 _LINK_TYPES = {"found_on": "string", "anchor": "string", "rel": "string", "same_blog": "int"}
 
-# The verdict of a pingback/trackback edge lives in comments; other kinds have none.
+# The verdict of a pingback/trackback/webmention edge lives in comments; others have none.
 # "+c.kind": look the comment up by source_url, not through the low-selectivity kind index.
-_LINK_VERIFIED = """CASE WHEN l.kind IN ('pingback', 'trackback') THEN (
+_LINK_VERIFIED = """CASE WHEN l.kind IN ('pingback', 'trackback', 'webmention') THEN (
     SELECT max(c.verified) FROM comments c
     WHERE c.source_url = l.src AND c.post_url = l.dst AND +c.kind = l.kind) END"""
 
@@ -69,12 +69,15 @@ def _citations_query(where: list[str], params: dict[str, Any]) -> _Query:
     return _Query(sql, params, True, {**_LINK_TYPES, "source_title": "string"})
 
 
+_PING_COMMENT = "c.kind IN ('pingback', 'trackback', 'webmention')"
+
+
 def _pingbacks_query(where: list[str], params: dict[str, Any]) -> _Query:
     sql = f"""
         SELECT c.source_url AS source, c.post_url AS target, c.kind, c.verified,
                c.source_title, c.author, c.published
         FROM comments c
-        {_where(["c.kind IN ('pingback', 'trackback')", "c.source_url IS NOT NULL", *where])}"""
+        {_where([_PING_COMMENT, "c.source_url IS NOT NULL", *where])}"""
     types = {"verified": "int", "source_title": "string", "author": "string", "published": "string"}
     return _Query(sql, params, True, types)
 

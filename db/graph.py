@@ -17,14 +17,16 @@ from urllib.parse import urlsplit
 
 import sqlite_utils
 
+from crawler.records import PING_KINDS as RECORD_PING_KINDS
 from crawler.records import iso
 from crawler.urls import blog_of, host_of
 
 # Link kinds that relate posts (SPEC section 6); nav and comment links never do.
 GRAPH_KINDS = ("pingback", "trackback", "citation")
-PING_KINDS = ("pingback", "trackback")
+# pingback, trackback, webmention: the comments that name a source linking to the post
+PING_KINDS = tuple(sorted(RECORD_PING_KINDS))
 _GRAPH_KINDS_SQL = "('pingback', 'trackback', 'citation')"
-_PING_KINDS_SQL = "('pingback', 'trackback')"
+_PING_KINDS_SQL = "(" + ", ".join(f"'{kind}'" for kind in PING_KINDS) + ")"
 
 # A fetched page counts as the source "as fetched" for verification. 304 is accepted because
 # a re-visit that was Not Modified leaves the earlier 200's links in place.

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4  # == len(MIGRATIONS)
 
 PAGE_COLUMNS: dict[str, type] = {
     "url": str,
@@ -82,13 +82,18 @@ WHERE l.kind IN ('pingback', 'trackback', 'citation')
 GROUP BY ea.blog, min(ea.url, eb.url), max(ea.url, eb.url)
 """
 
-PINGBACKS_VIEW = """
+PINGBACKS_VIEW_V1 = """
 SELECT c.id, c.post_url AS target, c.source_url AS source, c.kind, c.source_title,
        c.author, c.published, c.verified, p.blog AS blog, p.title AS target_title
 FROM comments c
 LEFT JOIN pages p ON p.url = c.post_url
 WHERE c.kind IN ('pingback', 'trackback')
 """
+
+# Version 3: webmentions (IndieWeb mentions shown on a post) are pings too.
+PINGBACKS_VIEW = PINGBACKS_VIEW_V1.replace(
+    "('pingback', 'trackback')", "('pingback', 'trackback', 'webmention')"
+)
 
 
 def open_database(path: str | Path) -> sqlite_utils.Database:
@@ -239,7 +244,7 @@ def _create_indexes(db: sqlite_utils.Database) -> None:
 
 def _create_views(db: sqlite_utils.Database) -> None:
     db.create_view("related_posts", RELATED_POSTS_VIEW_V1, replace=True)
-    db.create_view("pingbacks", PINGBACKS_VIEW, replace=True)
+    db.create_view("pingbacks", PINGBACKS_VIEW_V1, replace=True)
 
 
 def _v2_related_by_final_and_canonical_url(db: sqlite_utils.Database) -> None:
@@ -267,11 +272,16 @@ def _v3_comments_search_and_labelled_links(db: sqlite_utils.Database) -> None:
         db.add_foreign_keys([("links", *fk) for fk in wanted])
 
 
+def _v4_webmentions_in_pingbacks(db: sqlite_utils.Database) -> None:
+    db.create_view("pingbacks", PINGBACKS_VIEW, replace=True)
+
+
 # MIGRATIONS[i] brings a database from version i to i + 1. Append, never edit.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _create_v1,
     _v2_related_by_final_and_canonical_url,
     _v3_comments_search_and_labelled_links,
+    _v4_webmentions_in_pingbacks,
 ]
 
 

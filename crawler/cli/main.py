@@ -14,6 +14,7 @@ from crawler.cli.crawl import crawl
 from crawler.cli.demo import demo
 from crawler.cli.export import export
 from crawler.cli.inspect import extract, related, stats
+from crawler.cli.reextract import reextract
 from crawler.cli.report import datasette_metadata, report, status
 from crawler.cli.requeue import requeue
 
@@ -41,6 +42,7 @@ for command in (
     related,
     stats,
     extract,
+    reextract,
     demo,
     requeue,
     report,

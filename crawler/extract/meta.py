@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from crawler.extract import platforms
+from crawler.extract.platforms import blogger
 from crawler.extract.resolve import Resolver
 from crawler.urls import normalize_url
 
@@ -18,19 +20,12 @@ Skip = Callable[[LexborNode], bool] | None
 ARTICLE_TYPES = frozenset(
     {"Article", "BlogPosting", "NewsArticle", "SocialMediaPosting", "Report", "TechArticle"}
 )
-POST_BODY_CLASSES = ("single-post", "single-format-standard")
 NOT_POST_BODY_CLASSES = frozenset(
     {"home", "blog", "archive", "category", "tag", "search", "error404", "page", "attachment"}
 )
-ENTRY_TITLE = (
-    "h1.entry-title",
-    ".entry-title",
-    "h1.post-title",
-    ".post-title",
-    ".wp-block-post-title",
-    "h1.p-name",
-)
-LATE_TITLE = ("h1 > a[rel~='bookmark']", "article h1")
+ENTRY_TITLE = platforms.ENTRY_TITLE
+LATE_TITLE = platforms.LATE_TITLE
+POST_BODY_CLASSES = frozenset(platforms.POST_BODY_CLASSES)
 AUTHOR = (
     ".entry-meta .author .fn",
     ".byline .fn",
@@ -42,6 +37,8 @@ AUTHOR = (
     ".wp-block-post-author__name",
     ".post-author-name",
     "a[rel~='author']",
+    ".h-entry .p-author.h-card .p-name",
+    ".h-entry .p-author.h-card",
 )
 _AUTHOR_PREFIX = re.compile(
     r"^(view all posts by|all posts by|posts by|alle beiträge von)\s+", re.IGNORECASE
@@ -67,18 +64,20 @@ class PageMeta:
     skip: Skip = None
 
     def decide_is_post(
-        self, tree: LexborHTMLParser, content: LexborNode | None, has_comments: bool
+        self, tree: LexborHTMLParser, content: LexborNode | None, has_comments: bool, url: str
     ) -> bool:
         """A single blog post, not a home, archive or category page."""
         body = tree.body
         classes = set(((body.attributes.get("class") if body else None) or "").split())
-        if classes & set(POST_BODY_CLASSES) or any(c.startswith("postid-") for c in classes):
+        if classes & POST_BODY_CLASSES or any(c.startswith("postid-") for c in classes):
             return True
         if classes & NOT_POST_BODY_CLASSES:
             return False
         if self.props.get("og:type", "").lower() == "article" or has_comments:
             return True
         if any(_types(item) & ARTICLE_TYPES for item in self.jsonld):
+            return True
+        if blogger.is_single_post(tree, url):
             return True
         return content is not None and bool(self.published) and len(tree.css("article")) <= 1
 
@@ -123,7 +122,7 @@ def read_meta(
     meta.html_title = " ".join(title.text().split()) if title is not None else None
     meta.jsonld = list(_jsonld_items(tree))
     meta.blog = meta.props.get("og:site_name") or meta.props.get("application-name") or None
-    meta.published = _published(tree, meta)
+    meta.published = _published(tree, meta, skip)
     meta.author = _author(tree, meta, skip)
     _read_links(tree, resolver, meta)
     lower = {k.lower(): v for k, v in headers.items()}
@@ -176,24 +175,38 @@ def _jsonld_items(tree: LexborHTMLParser) -> Iterator[dict]:
     for script in tree.css("script[type='application/ld+json']"):
         try:
             data = json.loads(script.text())
-        except ValueError:
-            continue  # broken JSON-LD is common and not worth more than skipping
+        except (ValueError, RecursionError):
+            continue  # broken (or absurdly nested) JSON-LD is common and worth only a skip
         yield from _flatten(data)
 
 
+MAX_JSONLD_ITEMS = 1000  # objects taken from one page's JSON-LD
+MAX_JSONLD_DEPTH = 20  # lists and @graph levels followed
+
+
 def _flatten(data: object) -> Iterator[dict]:
-    if isinstance(data, list):
-        for item in data:
-            yield from _flatten(item)
-    elif isinstance(data, dict):
-        yield data
-        if "@graph" in data:
-            yield from _flatten(data["@graph"])
+    """The objects of a JSON-LD value and of its lists and ``@graph``s: a walk with its
+    own stack and bounds, so hostile nesting costs neither the recursion limit nor time."""
+    stack: list[tuple[object, int]] = [(data, 0)]
+    found = 0
+    while stack and found < MAX_JSONLD_ITEMS:
+        value, depth = stack.pop()
+        if depth > MAX_JSONLD_DEPTH:
+            continue
+        if isinstance(value, list):
+            stack.extend((item, depth + 1) for item in reversed(value))
+        elif isinstance(value, dict):
+            found += 1
+            yield value
+            if "@graph" in value:
+                stack.append((value["@graph"], depth + 1))
 
 
 def _types(item: dict) -> set[str]:
     kind = item.get("@type")
-    return set(kind) if isinstance(kind, list) else {kind} if isinstance(kind, str) else set()
+    if isinstance(kind, list):
+        return {k for k in kind if isinstance(k, str)}
+    return {kind} if isinstance(kind, str) else set()
 
 
 def _jsonld_article(meta: PageMeta) -> dict | None:
@@ -203,7 +216,7 @@ def _jsonld_article(meta: PageMeta) -> dict | None:
     return None
 
 
-def _published(tree: LexborHTMLParser, meta: PageMeta) -> str | None:
+def _published(tree: LexborHTMLParser, meta: PageMeta, skip: Skip = None) -> str | None:
     """The page-level statements first: a theme's ``time.entry-date`` may also belong to a
     "recent posts" widget or be rendered in the wrong time zone."""
     if meta.props.get("article:published_time"):
@@ -215,8 +228,17 @@ def _published(tree: LexborHTMLParser, meta: PageMeta) -> str | None:
         "time.entry-date[datetime], [itemprop='datePublished'][datetime], "
         "time.published[datetime], time.dt-published[datetime]"
     )
-    if node is not None and (node.attributes.get("datetime") or "").strip()[:1].isdigit():
-        return node.attributes["datetime"].strip()
+    stamp = (node.attributes.get("datetime") or "").strip() if node is not None else ""
+    if stamp[:1].isdigit():
+        return stamp
+    # Blogger and Movable Type: <abbr class="published" title="2009-03-14T09:12:00-08:00">
+    for node in tree.css("abbr.published[title]"):
+        if skip is not None and skip(node):
+            continue
+        value = (node.attributes.get("title") or "").strip()
+        if value[:1].isdigit():
+            return value
+        break
     return meta.props.get("datepublished") or None
 
 

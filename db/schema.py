@@ -14,7 +14,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # len(MIGRATIONS)
 
 PAGE_COLUMNS: dict[str, type] = {
     "url": str,
@@ -248,8 +248,16 @@ def _v2_related_by_final_and_canonical_url(db: sqlite_utils.Database) -> None:
     db.create_view("related_posts", RELATED_POSTS_VIEW, replace=True)
 
 
+def _v3_host_sitemaps(db: sqlite_utils.Database) -> None:
+    """The ``Sitemap:`` URLs of the host's robots.txt, a JSON list, kept with its rules."""
+    hosts = db.table("hosts")
+    if "sitemaps" not in hosts.columns_dict:
+        hosts.add_column("sitemaps", str)
+
+
 # MIGRATIONS[i] brings a database from version i to i + 1. Append, never edit.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _create_v1,
     _v2_related_by_final_and_canonical_url,
+    _v3_host_sitemaps,
 ]

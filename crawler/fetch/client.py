@@ -464,15 +464,15 @@ class Fetcher:
             )
         except (httpx.InvalidURL, UnicodeError, ValueError):  # bad port, bad IDNA label, …
             return _Answer(url, error="invalid_url")
-        answer = _Answer(url)
+        answer = partial = _Answer(url)
         async with self._slots.request(host):
             started = time.monotonic()
             try:
                 async with asyncio.timeout(self._http.timeout):
-                    await self._exchange(request, answer, purpose)
+                    await self._exchange(request, partial, purpose)
             except _CAUGHT as exc:
-                answer = _failure(answer, exc)
-        exchange = _exchange_record(request, wire, answer, purpose, time.monotonic() - started)
+                answer = _failure(partial, exc)
+        exchange = _exchange_record(request, wire, partial, purpose, time.monotonic() - started)
         if exchange is not None:
             trip.exchanges.append(exchange)
         if purpose == "page":

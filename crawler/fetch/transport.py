@@ -170,7 +170,9 @@ class WireTransport(httpx.AsyncBaseTransport):
             response = await self._session.request(
                 request.method,
                 str(request.url),
-                headers=list(request.headers.multi_items()),
+                headers=[
+                    (k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw
+                ],
                 allow_redirects=False,
                 compress=None,
                 proxy=self._proxy,

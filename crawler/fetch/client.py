@@ -119,6 +119,7 @@ class HostStore(Protocol):
     - ``robots_status`` INTEGER: HTTP status of the last robots.txt answer, 0 if none came
     - ``robots_txt`` TEXT: its body (at most 500 KiB), ``robots_fetched_at`` TEXT (ISO UTC)
     - ``crawl_delay`` REAL: the Crawl-delay for our product token, NULL when none
+    - ``sitemaps`` TEXT: the robots.txt ``Sitemap:`` URLs, a JSON list (``[]`` when none)
     - ``paused_until`` TEXT (ISO UTC, NULL when not paused), ``pause_seconds`` REAL (length
       of the last pause before jitter, 0 after a good answer: the next one doubles it),
       ``errors`` INTEGER (consecutive throttling answers or refused connections)

@@ -183,6 +183,8 @@ class WireTransport(httpx.AsyncBaseTransport):
             )
         except aiohttp.ClientError as exc:
             raise _httpx_error(exc) from exc
+        except (ValueError, UnicodeError) as exc:  # a URL or header yarl/aiohttp refuse
+            raise httpx.UnsupportedProtocol(str(exc)) from exc
         return httpx.Response(
             status_code=response.status,
             headers=response.raw_headers,

@@ -68,6 +68,7 @@ class Reason(StrEnum):
     TIMEOUT = "timeout"
     CONNECTION_ERROR = "connection_error"
     CONNECTION_RESET = "connection_reset"
+    DNS_ERROR = "dns_error"  # the host name does not resolve
     PROXY_ERROR = "proxy_error"
     DECODING_ERROR = "decoding_error"
     TOO_LARGE = "too_large"
@@ -88,6 +89,7 @@ TRANSIENT_ERRORS = (
     Reason.TIMEOUT,
     Reason.CONNECTION_ERROR,
     Reason.CONNECTION_RESET,
+    Reason.DNS_ERROR,  # a domain can come back; the claims bound how often it is asked
     Reason.PROXY_ERROR,
     *(http_reason(status) for status in sorted(TRANSIENT_STATUSES)),
 )

@@ -120,6 +120,7 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "robots_status": "HTTP status of robots.txt (0: unreachable).",
             "robots_txt": "The robots.txt text.",
             "robots_fetched_at": "When robots.txt was read.",
+            "sitemaps": "The Sitemap: URLs its robots.txt lists (a JSON list).",
             "crawl_delay": "Crawl-delay in seconds, if any.",
             "last_request_at": "Start of the last request.",
             "errors": "Consecutive errors.",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-SCHEMA_VERSION = 4  # == len(MIGRATIONS)
+SCHEMA_VERSION = 5  # == len(MIGRATIONS)
 
 PAGE_COLUMNS: dict[str, type] = {
     "url": str,
@@ -276,12 +276,20 @@ def _v4_webmentions_in_pingbacks(db: sqlite_utils.Database) -> None:
     db.create_view("pingbacks", PINGBACKS_VIEW, replace=True)
 
 
+def _v5_host_sitemaps(db: sqlite_utils.Database) -> None:
+    """The ``Sitemap:`` URLs of the host's robots.txt, a JSON list, kept with its rules."""
+    hosts = db.table("hosts")
+    if "sitemaps" not in hosts.columns_dict:
+        hosts.add_column("sitemaps", str)
+
+
 # MIGRATIONS[i] brings a database from version i to i + 1. Append, never edit.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _create_v1,
     _v2_related_by_final_and_canonical_url,
     _v3_comments_search_and_labelled_links,
     _v4_webmentions_in_pingbacks,
+    _v5_host_sitemaps,
 ]
 
 

@@ -33,6 +33,8 @@ Faults on demand:
   on the fly (never held in memory).
 - ``gzip_bomb(path, nbytes, host=None, encoding="gzip")`` — a small compressed body that
   inflates to ``nbytes`` (``encoding`` "gzip", "deflate" or "br").
+- ``reset(path, host=None)`` — read each request, then reset the connection (RST, no answer).
+- ``slow(path, seconds, host=None)`` — answer each request only ``seconds`` after reading it.
 
 The request log: ``site.hits(host=None, path=None)`` returns :class:`Hit` records (host,
 path, method, headers, ``time`` = server-side ``time.monotonic()`` taken when the request
@@ -45,6 +47,8 @@ from __future__ import annotations
 import html
 import http.client
 import json
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -69,6 +73,8 @@ _REMOTE_CALLS = frozenset(
         "fail_times",
         "retry_after",
         "hang",
+        "reset",
+        "slow",
         "hits",
         "clear_log",
     }
@@ -96,6 +102,8 @@ class Route:
     stream: Callable[[], Iterator[bytes]] | None = None  # generated body
     length: int | None = None  # Content-Length of a generated body
     hang: str | None = None  # "before" or "after" headers
+    reset: bool = False  # reset the connection instead of answering
+    wait: float = 0.0  # seconds between reading the request and answering
     faults: list[Fault] = field(default_factory=list)
 
 
@@ -258,6 +266,17 @@ class SiteServer(_SiteViews):
     def hang(self, path: str, host: str | None = None, after_headers: bool = False) -> None:
         self._set(host, path, Route(hang="after" if after_headers else "before"))
 
+    def reset(self, path: str, host: str | None = None) -> None:
+        self._set(host, path, Route(reset=True))
+
+    def slow(self, path: str, seconds: float, host: str | None = None) -> None:
+        """Delay the answers of an existing page (or of a 404 if there is none yet)."""
+        with self._lock:
+            route = self._routes.get((host, path))
+            if route is None:
+                route = self._routes[(host, path)] = Route(status=404, body=b"not found")
+            route.wait = seconds
+
     # -- the log ---------------------------------------------------------------------------
 
     def hits(self, host: str | None = None, path: str | None = None) -> list[Hit]:
@@ -348,7 +367,11 @@ class _Handler(BaseHTTPRequestHandler):
         hit = Hit(host, path, self.command, self._received, headers)
         site._record(hit)
         route, fault = site._lookup(host, path)
-        if fault is not None:
+        if route is not None and route.wait:
+            site._stopping.wait(route.wait)
+        if route is not None and route.reset:
+            self._reset()
+        elif fault is not None:
             status, headers = fault
             self._send(status, {"Content-Type": "text/html", **headers}, b"<p>try later</p>")
         elif route is None:
@@ -407,6 +430,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._write(b"<html>")
         site._stopping.wait(60)
         self.close_connection = True
+
+    def _reset(self) -> None:
+        # SO_LINGER with a zero timeout: close() sends RST instead of FIN.
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        self.connection.close()
 
     def _write(self, data: bytes) -> bool:
         try:

@@ -1,5 +1,8 @@
 """A 60 MB page and compression bombs are cut at ``max_bytes`` without costing memory.
 
+The bombs include a quality-11 brotli one and a gzip of a gzip, both 1 GiB from under 2 KB:
+an inflation step that is not bounded holds the whole gigabyte at once, far above the limit.
+
 Peak memory is a property of a whole process, so the fetches run in a fresh Python
 subprocess (with the test server in a thread of the same process: its memory counts too)
 that reports its peak resident memory before and after. The peak is ``VmHWM`` of
@@ -35,7 +38,8 @@ async def main(site):
         safety={{"allow_private": True}},
     )
     async with Fetcher(config) as fetcher:
-        results = [await fetcher.fetch(site.url(p)) for p in ("/big", "/gz", "/br", "/deflate")]
+        paths = ("/big", "/gz", "/br", "/deflate", "/br11", "/gzgz")
+        results = [await fetcher.fetch(site.url(p)) for p in paths]
     return [
         {{"path": r.url.rsplit("/", 1)[1], "size": r.size, "error": r.error,
           "text": len(r.text or ""), "status": r.status}}
@@ -47,6 +51,11 @@ with SiteServer() as site:
     site.gzip_bomb("/gz", 300_000_000, encoding="gzip")
     site.gzip_bomb("/br", 1_000_000_000, encoding="br")
     site.gzip_bomb("/deflate", 300_000_000, encoding="deflate")
+    bombs = {bombs!r}
+    with open(bombs + "/zeros-1gib.q11.br", "rb") as f:
+        site.add_page("/br11", f.read(), headers={{"Content-Encoding": "br"}})
+    with open(bombs + "/zeros-1gib.gz.gz", "rb") as f:
+        site.add_page("/gzgz", f.read(), headers={{"Content-Encoding": "gzip, gzip"}})
     before = peak_mib()
     results = asyncio.run(main(site))
 print(json.dumps({{"before": before, "peak": peak_mib(), "results": results}}))
@@ -55,7 +64,8 @@ print(json.dumps({{"before": before, "peak": peak_mib(), "results": results}}))
 
 def test_big_page_and_bombs_stay_under_the_memory_limit() -> None:
     tests = Path(__file__).parent
-    script = SCRIPT.format(tests=str(tests), max_bytes=MAX_BYTES)
+    bombs = str(tests / "fixtures" / "bombs")  # 1 GiB each, ~600,000:1: see test_inflate.py
+    script = SCRIPT.format(tests=str(tests), max_bytes=MAX_BYTES, bombs=bombs)
     done = subprocess.run(
         [sys.executable, "-c", script],
         cwd=tests.parent,
@@ -69,4 +79,5 @@ def test_big_page_and_bombs_stay_under_the_memory_limit() -> None:
     for result in report["results"]:
         assert result["status"] == 200 and result["error"] == "too_large", result
         assert result["size"] == MAX_BYTES and result["text"] == MAX_BYTES, result
+    assert len(report["results"]) == 6
     assert report["peak"] < LIMIT_MIB, report

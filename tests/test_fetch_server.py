@@ -11,6 +11,7 @@ from siteserver import SiteProcess, SiteServer
 
 from crawler.config import Config
 from crawler.fetch.client import Fetcher, FetchResult
+from crawler.records import iso_at
 
 SLACK = 0.005  # clock granularity between the client's start and the server's timestamp
 
@@ -233,3 +234,50 @@ def test_non_html_is_recorded_without_text(site: SiteServer) -> None:
     result = fetch_one(config(), site.url("/doc.pdf"))
     assert result.status == 200 and result.content_type == "application/pdf"
     assert result.text is None and result.size == len(b"%PDF-1.4 ...")
+
+
+class _HostRows:
+    """A HostStore in a dict, standing in for db/store.py."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, Any]] = {}
+
+    def get_host(self, host: str) -> dict[str, Any] | None:
+        return self.rows.get(host)
+
+    def save_host(self, host: str, **values: Any) -> None:
+        self.rows.setdefault(host, {}).update(values)
+
+
+def test_a_host_pause_is_lifted_when_it_ends(site: SiteServer) -> None:
+    site.add_page("/p", "<html>ok</html>")
+    site.fail_times("/p", 1, status=503)
+    store = _HostRows()
+    cfg = config(http={"retries": 0})
+    options: dict[str, Any] = {"pause_after": 1, "pause_base": 0.2, "pause_max": 0.2}
+
+    async def go() -> list[FetchResult]:
+        async with fast_fetcher(cfg, host_store=store, **options) as fetcher:
+            first = await fetcher.fetch(site.url("/p"))
+            during = await fetcher.fetch(site.url("/p"))
+            await asyncio.sleep(0.3)  # the pause (at most pause_max) is over by then
+            return [first, during, await fetcher.fetch(site.url("/p"))]
+
+    first, during, after = asyncio.run(go())
+    assert (first.status, first.error) == (503, "host_paused")
+    assert (during.error, during.attempts) == ("host_paused", 0)
+    assert (after.status, after.error) == (200, None)
+    assert len(site.hits(path="/p")) == 2  # nothing was sent during the pause
+    row = store.rows[f"127.0.0.1:{site.port}"]
+    assert row["paused_until"] is None and row["pause_seconds"] == 0.0  # lifted for good
+
+
+def test_a_stored_pause_holds_until_it_ends_and_not_after(site: SiteServer) -> None:
+    site.add_page("/p", "<html>ok</html>")
+    host = f"127.0.0.1:{site.port}"
+    store = _HostRows()
+    store.rows[host] = {"paused_until": iso_at(time.time() + 3600), "pause_seconds": 60.0}
+    assert fetch_one(config(), site.url("/p"), host_store=store).error == "host_paused"
+    store.rows[host] = {"paused_until": iso_at(time.time() - 1), "pause_seconds": 60.0}
+    assert fetch_one(config(), site.url("/p"), host_store=store).status == 200
+    assert len(site.hits(path="/p")) == 1

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
+import sqlite_utils
 from siteserver import SiteServer
 
 from crawler.config import Config
 from crawler.fetch.client import Fetcher, FetchResult
 from crawler.fetch.robots import RobotsRules, robots_url
+from db.store import Store
 
 TOKEN = "pingcrawl"
 RULES = """
@@ -141,3 +144,70 @@ def test_crawl_delay_above_the_maximum_skips_the_host(site: SiteServer) -> None:
     site.add_page("/post", "<html>post</html>")
     result = fetch(config(max_crawl_delay=60), [site.url("/post")])[0]
     assert result.skip_reason == "crawl_delay" and not site.hits(path="/post")
+
+
+# -- Sitemap lines, unreachable answers asked again ------------------------------------------
+
+SITEMAPS = """User-agent: *
+Disallow: /wp-admin/
+Sitemap: https://blog.example/wp-sitemap.xml
+Sitemap: https://blog.example/news-sitemap.xml
+"""
+
+
+def test_sitemap_lines_are_kept_in_order() -> None:
+    rules = RobotsRules(200, SITEMAPS)
+    expected = ["https://blog.example/wp-sitemap.xml", "https://blog.example/news-sitemap.xml"]
+    assert rules.sitemaps == expected
+    assert json.loads(rules.to_store(TOKEN)["sitemaps"]) == expected
+    again = RobotsRules.from_store(rules.to_store(TOKEN))
+    assert again is not None and again.sitemaps == expected
+    assert RobotsRules(404).sitemaps == [] and RobotsRules(500, SITEMAPS).sitemaps == []
+
+
+def test_sitemaps_are_persisted_with_the_hosts_robots_row(site: SiteServer, tmp_path) -> None:
+    site.add_robots(SITEMAPS)
+    site.add_page("/post", "<html>post</html>")
+    store = Store.open(tmp_path / "crawl.db")
+    assert fetch(config(), [site.url("/post")], store)[0].status == 200  # type: ignore[arg-type]
+    store.close()
+    row = sqlite_utils.Database(tmp_path / "crawl.db")["hosts"].get(f"127.0.0.1:{site.port}")
+    assert json.loads(row["sitemaps"]) == RobotsRules(200, SITEMAPS).sitemaps
+    assert row["robots_status"] == 200
+
+
+def test_unreachable_rules_expire_sooner() -> None:
+    two_hours_ago = time.time() - 2 * 3600
+    assert RobotsRules(200, RULES, two_hours_ago).is_fresh()
+    for status in (0, 429, 500, 503):
+        assert not RobotsRules(status, "", two_hours_ago).is_fresh(), status
+        assert RobotsRules(status, "").is_fresh(), status
+
+
+def test_an_unreachable_robots_txt_is_asked_again_within_a_run(site: SiteServer) -> None:
+    site.add_robots("", status=503)
+    site.add_page("/post", "<html>post</html>")
+
+    async def go() -> list[FetchResult]:
+        async with Fetcher(config(), robots_unreachable_ttl=0.2) as fetcher:
+            first = await fetcher.fetch(site.url("/post"))
+            site.add_robots("User-agent: *\nAllow: /\n")  # the server recovers
+            await asyncio.sleep(
+                0.3
+            )  # past the (test-sized) unreachable TTL; the day-long one holds
+            return [first, await fetcher.fetch(site.url("/post"))]
+
+    first, second = asyncio.run(go())
+    assert (first.skip_reason, first.error) == ("robots", "robots_unavailable")
+    assert second.status == 200 and len(site.hits(path="/robots.txt")) == 2
+
+
+def test_an_unreachable_robots_txt_is_asked_again_on_the_next_run(site: SiteServer) -> None:
+    site.add_robots("", status=500)
+    site.add_page("/post", "<html>post</html>")
+    store = MemoryHostStore()
+    assert fetch(config(), [site.url("/post")], store)[0].skip_reason == "robots"
+    assert store.rows[f"127.0.0.1:{site.port}"]["robots_status"] == 500
+    site.add_robots("User-agent: *\nAllow: /\n")
+    assert fetch(config(), [site.url("/post")], store)[0].status == 200
+    assert len(site.hits(path="/robots.txt")) == 2

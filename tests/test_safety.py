@@ -82,11 +82,69 @@ def test_ipv4_literals_in_every_spelling(number: int) -> None:
         assert safety.parse_ipv4_literal(spelling) == ip, spelling
 
 
-@pytest.mark.parametrize(
-    "name", ["example.com", "1.2.3.4.5", "256.1.1.1", "0x", "1..2", "09.1.1.1"]
-)
+@pytest.mark.parametrize("name", ["example.com", "1.2.3.4.5", "256.1.1.1", "1..2", "09.1.1.1"])
 def test_names_are_not_ipv4_literals(name: str) -> None:
-    assert safety.parse_ipv4_literal(name) is None or name == "0x"
+    assert safety.parse_ipv4_literal(name) is None
+
+
+@pytest.mark.parametrize(
+    ("literal", "address"),
+    [
+        ("0x", "0.0.0.0"),
+        ("0x.0x.0x.0x", "0.0.0.0"),
+        ("0x7f.1", "127.0.0.1"),
+        ("0X7F.0.0.1", "127.0.0.1"),
+    ],
+)
+def test_an_empty_or_upper_case_hex_part_is_a_number(literal: str, address: str) -> None:
+    """The WHATWG URL parser reads a bare "0x" as 0: http://0x/ is 0.0.0.0, not a name."""
+    assert safety.parse_ipv4_literal(literal) == ipaddress.IPv4Address(address)
+    assert safety.check_url(f"http://{literal}/") == "private"
+
+
+EMBEDDED_PRIVATE = [
+    "::ffff:127.0.0.1",  # IPv4-mapped
+    "::ffff:7f00:1",  # the same, written in hex
+    "::ffff:10.1.2.3",
+    "::ffff:169.254.169.254",
+    "::ffff:100.64.0.1",
+    "2002:7f00:1::",  # 6to4 of 127.0.0.1
+    "2002:7f00:1::1",
+    "2002:a9fe:a9fe::1",  # 6to4 of 169.254.169.254
+    "2002:c0a8:101::1",  # 6to4 of 192.168.1.1
+    "2002:a00:1::",  # 6to4 of 10.0.0.1
+    "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
+    "64:ff9b::a9fe:a9fe",
+]
+EMBEDDED_PUBLIC = ["::ffff:8.8.8.8", "::ffff:93.184.216.34", "2002:808:808::1"]
+
+
+@pytest.mark.parametrize("address", EMBEDDED_PRIVATE)
+def test_ipv6_addresses_carrying_a_private_ipv4_one_are_refused(address: str) -> None:
+    assert safety.is_forbidden_ip(ipaddress.IPv6Address(address))
+    assert safety.check_url(f"http://[{address}]:8080/") == "private"
+
+
+@pytest.mark.parametrize("address", EMBEDDED_PUBLIC)
+def test_ipv6_addresses_carrying_a_public_ipv4_one_pass(address: str) -> None:
+    """Judged by the IPv4 address they carry, not by Python's "::ffff:0:0/96 is private"."""
+    assert not safety.is_forbidden_ip(ipaddress.IPv6Address(address))
+    assert safety.check_url(f"http://[{address}]/") is None
+
+
+@pytest.mark.parametrize("address", ["::ffff:127.0.0.1", "2002:7f00:1::", "64:ff9b::a00:1"])
+def test_the_resolver_refuses_embedded_private_answers(monkeypatch, address: str) -> None:
+    async def resolve(self, host, port=0, family=socket.AF_INET6):
+        return [{"hostname": host, "host": address, "port": port, "family": socket.AF_INET6,
+                 "proto": 0, "flags": 0}]  # fmt: skip
+
+    monkeypatch.setattr(ThreadedResolver, "resolve", resolve)
+
+    async def ask() -> list[Any]:
+        return await PublicResolver().resolve("aaaa.example", 80)
+
+    with pytest.raises(PrivateAddressError):
+        asyncio.run(ask())
 
 
 def test_resolved_addresses_are_checked() -> None:

@@ -10,9 +10,19 @@ The send path is layered, one concern per function (the shape of httpx's ``send`
  → ``_exchange()``       stream the body through bounded decoders, cut at ``max_bytes``
 
 ``fetch()`` never raises for anything the network or a server does: a failure is a short
-``error`` string, a URL that was not requested at all has a ``skip_reason``.
+``error`` string, a URL that was not requested at all has a ``skip_reason``. Every request
+that reaches a server — robots.txt, redirect hops and retries included — passes through the
+host's slot (paced, counted in ``attempts``, bounded by ``http.retries``: the transport
+refuses aiohttp's silent re-sends) and leaves an :class:`~crawler.fetch.exchange.Exchange`
+in ``FetchResult.exchanges`` (the output seam: see ``exchange.py``).
 
-Errors: ``timeout``, ``connection_error``, ``connection_reset``, ``proxy_error``,
+Bodies: HTML is decoded into ``text``; HTML, XML (sitemaps), RSS/Atom and JSON bodies are
+kept in ``body`` (content-decoded bytes, at most ``max_bytes``); other types are read,
+counted and kept only as the exchange's raw bytes.
+
+Errors: ``timeout``, ``connection_error`` (refused, unreachable), ``connection_reset``
+(dropped after the request went out, or an answer no HTTP parser accepts), ``dns_error``
+(the host name does not resolve; also when that stopped its robots.txt), ``proxy_error``,
 ``invalid_url``, ``decoding_error``, ``too_large``, ``redirect_loop``,
 ``too_many_redirects``, ``redirect_private`` / ``redirect_scheme`` / ``redirect_robots`` /
 ``redirect_crawl_delay`` (a hop we refused to follow; ``final_url`` is that hop),
@@ -28,9 +38,10 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import http.cookiejar
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC
 from types import TracebackType
@@ -38,33 +49,52 @@ from typing import Any, Protocol
 
 import httpx
 from aiohttp import ClientError
-from tenacity import AsyncRetrying, retry_if_result, stop_after_attempt, stop_any
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_result,
+    stop_after_attempt,
+    stop_any,
+)
+from tenacity.stop import stop_base
 from tenacity.wait import wait_exponential, wait_random
 
 from crawler.config import Config
 from crawler.fetch import safety
 from crawler.fetch.decode import decode_html
+from crawler.fetch.exchange import Exchange, Purpose
 from crawler.fetch.inflate import Decoder, DecodingError, Identity, accept_encoding, decoder_for
 from crawler.fetch.robots import (
     MAX_ROBOTS_BYTES,
     MAX_ROBOTS_REDIRECTS,
     ROBOTS_TTL,
     UNREACHABLE,
+    UNREACHABLE_TTL,
     RobotsRules,
     decode_robots,
     robots_url,
 )
 from crawler.fetch.slots import Slots
-from crawler.fetch.transport import build_transport, classify_aiohttp_error
+from crawler.fetch.transport import WIRE, Wire, build_transport, classify
 from crawler.records import iso_at, parse_iso
 from crawler.urls import host_of, normalize_url
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+# Bodies the crawler parses (pages; sitemaps, feeds and REST listings next): kept in ``body``.
+KEPT_TYPES = HTML_TYPES | {
+    "application/xml",
+    "text/xml",
+    "application/rss+xml",
+    "application/atom+xml",
+    "application/rdf+xml",
+    "application/json",
+    "application/feed+json",
+    "application/ld+json",
+}
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 RETRY_AFTER_CAP = 3600.0  # a Retry-After longer than this is read as this
 DISCARD_BYTES = 64 * 1024  # of an error or redirect body, read so the connection is reused
 _HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<title", b"<meta", b"<!--")
-_PACE_EVENTS = ("send_request_headers.started", "receive_response_headers.complete")
 # Exceptions of one request -> (error, "no connection at all" for host pauses); first match.
 _ERRORS: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], str, bool], ...] = (
     (TimeoutError, "timeout", False),  # asyncio.timeout: the whole request took too long
@@ -89,6 +119,7 @@ class HostStore(Protocol):
     - ``robots_status`` INTEGER: HTTP status of the last robots.txt answer, 0 if none came
     - ``robots_txt`` TEXT: its body (at most 500 KiB), ``robots_fetched_at`` TEXT (ISO UTC)
     - ``crawl_delay`` REAL: the Crawl-delay for our product token, NULL when none
+    - ``sitemaps`` TEXT: the robots.txt ``Sitemap:`` URLs, a JSON list (``[]`` when none)
     - ``paused_until`` TEXT (ISO UTC, NULL when not paused), ``pause_seconds`` REAL (length
       of the last pause before jitter, 0 after a good answer: the next one doubles it),
       ``errors`` INTEGER (consecutive throttling answers or refused connections)
@@ -118,6 +149,8 @@ class FetchResult:
     redirects: list[str] = field(default_factory=list)
     attempts: int = 0
     elapsed: float = 0.0
+    body: bytes | None = None  # content-decoded body of a kept type (KEPT_TYPES), cut at max_bytes
+    exchanges: list[Exchange] = field(default_factory=list)  # every request that reached a server
 
     @property
     def ok(self) -> bool:
@@ -135,6 +168,19 @@ class _Answer:
     size: int = 0
     error: str | None = None
     connect_failed: bool = False  # no connection at all: counts towards a host pause
+    reason: str = ""
+    http_version: str = "1.1"
+    raw_headers: list[tuple[str, str]] = field(default_factory=list)
+    raw_chunks: list[bytes] = field(default_factory=list)  # the body as received
+    truncated: bool = False
+
+
+@dataclass
+class _Trip:
+    """What one ``fetch()`` accumulates across its layers: attempts and exchanges."""
+
+    attempts: int = 0
+    exchanges: list[Exchange] = field(default_factory=list)
 
 
 @dataclass
@@ -179,6 +225,7 @@ class Fetcher:
         pause_base: float = 60.0,
         pause_max: float = 86400.0,
         robots_ttl: float = ROBOTS_TTL,
+        robots_unreachable_ttl: float = UNREACHABLE_TTL,
         check_dns: bool | None = None,
         rng: random.Random | None = None,
     ) -> None:
@@ -191,6 +238,7 @@ class Fetcher:
         self._max_inline_wait = max_inline_wait
         self._pause = (pause_after, pause_base, pause_max)
         self._robots_ttl = robots_ttl
+        self._robots_unreachable_ttl = robots_unreachable_ttl
         self._check_dns = (
             check_dns if check_dns is not None else (transport is None and not self._http.proxy)
         )
@@ -207,6 +255,7 @@ class Fetcher:
             transport = build_transport(self._http.proxy, self.config.safety.allow_private)
         return httpx.AsyncClient(
             transport=transport,
+            cookies=_NoCookies(),
             follow_redirects=False,
             trust_env=False,  # config.toml is the one place a proxy is set
             timeout=httpx.Timeout(self._http.timeout),
@@ -247,27 +296,28 @@ class Fetcher:
         """Fetch ``url`` (already normalised); never raises for network or server trouble."""
         started = time.monotonic()
         result = FetchResult(url=url, final_url=url)
-        refusal = await self._admit(url)
+        trip = _Trip()
+        refusal = await self._admit(url, trip)
         if refusal is not None:
             result.skip_reason, result.error = refusal
         else:
             headers = _conditional_headers(etag, last_modified)
-            counter = [0]
-            chain = await self._with_retries(url, headers, counter)
-            _fill_result(result, chain, self._http.max_bytes)
-            result.attempts = counter[0]
+            chain = await self._with_retries(url, headers, trip)
+            _fill_result(result, chain)
+            result.attempts = trip.attempts
             self._note_request(host_of(url))
+        result.exchanges = trip.exchanges
         result.elapsed = time.monotonic() - started
         return result
 
-    async def _admit(self, url: str) -> tuple[str | None, str | None] | None:
+    async def _admit(self, url: str, trip: _Trip) -> tuple[str | None, str | None] | None:
         """``(skip_reason, error)`` when ``url`` must not be requested now, else None."""
         reason = await self._unsafe(url)
         if reason is not None:
             return reason, None
         if self._paused(host_of(url)):
             return None, "host_paused"
-        return await self._robots_refusal(url)
+        return await self._robots_refusal(url, trip)
 
     async def _unsafe(self, url: str) -> str | None:
         allow = self.config.safety.allow_private
@@ -285,10 +335,12 @@ class Fetcher:
             state.dns_checked_at = now
         return state.dns_refusal
 
-    async def _robots_refusal(self, url: str) -> tuple[str | None, str | None] | None:
+    async def _robots_refusal(self, url: str, trip: _Trip) -> tuple[str | None, str | None] | None:
         if not self._polite.obey_robots:
             return None
-        rules = await self._robots(url)
+        rules = await self._robots(url, trip)
+        if rules.error == "dns_error":
+            return None, "dns_error"  # the host does not exist (now): not a robots question
         if not rules.reachable:
             return "robots", UNREACHABLE
         if not rules.allows(url, self._token):
@@ -302,23 +354,26 @@ class Fetcher:
 
     # -- robots.txt ------------------------------------------------------------------------
 
-    async def _robots(self, url: str) -> RobotsRules:
-        """The rules for ``url``'s host: from memory, the store, or a (paced) request."""
+    async def _robots(self, url: str, trip: _Trip) -> RobotsRules:
+        """The rules for ``url``'s host: from memory, the store, or a (paced) request, whose
+        exchanges go into ``trip`` (the fetch that needed the rules)."""
         host = host_of(url)
         state = self._host(host)
         async with state.robots_lock:
-            if state.robots is None or not state.robots.is_fresh(ttl=self._robots_ttl):
-                state.robots = await self._read_robots(robots_url(url))
+            if state.robots is None or not state.robots.is_fresh(
+                ttl=self._robots_ttl, unreachable_ttl=self._robots_unreachable_ttl
+            ):
+                state.robots = await self._read_robots(robots_url(url), trip)
                 if self._store is not None:
                     self._store.save_host(host, **state.robots.to_store(self._token))
             return state.robots
 
-    async def _read_robots(self, url: str) -> RobotsRules:
+    async def _read_robots(self, url: str, trip: _Trip) -> RobotsRules:
         seen = {url}
         for _ in range(MAX_ROBOTS_REDIRECTS + 1):
-            answer = await self._send_once(url, {}, robots=True)
+            answer = await self._send_once(url, {}, trip, purpose="robots")
             if answer.error is not None:
-                return RobotsRules(0)
+                return RobotsRules(0, error=answer.error)
             target = _redirect_target(answer)
             if target is None:
                 text = decode_robots(answer.body or b"") if answer.status == 200 else ""
@@ -331,18 +386,18 @@ class Fetcher:
 
     # -- layer 2: retries ------------------------------------------------------------------
 
-    async def _with_retries(self, url: str, headers: dict[str, str], counter: list[int]) -> _Chain:
+    async def _with_retries(self, url: str, headers: dict[str, str], trip: _Trip) -> _Chain:
         base, cap = self._backoff
         retrying = AsyncRetrying(
             stop=stop_any(
                 stop_after_attempt(self._http.retries + 1),
-                lambda state: self._stop_early(state.outcome.result()),
+                _StopIf(lambda state: self._stop_early(_chain_of(state))),
             ),
             wait=wait_exponential(multiplier=base, max=cap) + wait_random(0, base),
             retry=retry_if_result(self._retryable),
-            retry_error_callback=lambda state: state.outcome.result(),
+            retry_error_callback=_chain_of,
         )
-        chain: _Chain = await retrying(self._follow, url, headers, counter)
+        chain: _Chain = await retrying(self._follow, url, headers, trip)
         if self._paused(host_of(chain.answer.url)) and self._retryable(chain):
             chain.answer.error = "host_paused"
         return chain
@@ -358,18 +413,18 @@ class Fetcher:
 
     # -- layer 3: redirects ----------------------------------------------------------------
 
-    async def _follow(self, url: str, headers: dict[str, str], counter: list[int]) -> _Chain:
+    async def _follow(self, url: str, headers: dict[str, str], trip: _Trip) -> _Chain:
         chain = _Chain(_Answer(url))
         seen = {url}
         current = url
         while True:
-            counter[0] += 1
-            answer = await self._send_once(current, headers)
+            trip.attempts += 1
+            answer = await self._send_once(current, headers, trip)
             chain.answer = answer
             target = _redirect_target(answer)
             if target is None:
                 return chain
-            refusal = await self._refuse_hop(target, seen, len(chain.redirects))
+            refusal = await self._refuse_hop(target, seen, len(chain.redirects), trip)
             if refusal is not None:
                 answer.error = refusal
                 if refusal != "redirect_loop":
@@ -379,7 +434,7 @@ class Fetcher:
             seen.add(target)
             current = target
 
-    async def _refuse_hop(self, target: str, seen: set[str], hops: int) -> str | None:
+    async def _refuse_hop(self, target: str, seen: set[str], hops: int, trip: _Trip) -> str | None:
         if target in seen:
             return "redirect_loop"
         if hops >= self._http.max_redirects:
@@ -389,7 +444,7 @@ class Fetcher:
             return f"redirect_{reason}"
         if self._paused(host_of(target)):
             return "host_paused"
-        refusal = await self._robots_refusal(target)
+        refusal = await self._robots_refusal(target, trip)
         if refusal is not None:
             skip, error = refusal
             return error or f"redirect_{skip}"
@@ -397,48 +452,52 @@ class Fetcher:
 
     # -- layer 4: one request --------------------------------------------------------------
 
-    async def _send_once(self, url: str, headers: dict[str, str], robots: bool = False) -> _Answer:
-        """One request in its host's slot, the whole of it under ``http.timeout``."""
+    async def _send_once(
+        self, url: str, headers: dict[str, str], trip: _Trip, purpose: Purpose = "page"
+    ) -> _Answer:
+        """One request in its host's slot, the whole of it under ``http.timeout``; the
+        exchange goes into ``trip`` if the request reached a server."""
         host = host_of(url)
+        # The transport's trace hook calls this as the request line goes out: the host's
+        # next request is paced from the real send, not from when this one took its slot.
+        wire = Wire(on_sent=lambda: self._slots.mark_sent(host))
         try:
-            request = self._build_request(url, headers, host)
+            request = self._client.build_request(
+                "GET", url, headers=headers, extensions={WIRE: wire}
+            )
         except (httpx.InvalidURL, UnicodeError, ValueError):  # bad port, bad IDNA label, …
             return _Answer(url, error="invalid_url")
+        answer = partial = _Answer(url)
         async with self._slots.request(host):
+            started = time.monotonic()
             try:
                 async with asyncio.timeout(self._http.timeout):
-                    answer = await self._exchange(url, request, robots)
+                    await self._exchange(request, partial, purpose)
             except _CAUGHT as exc:
-                answer = _failure(url, exc)
-        if not robots:
+                answer = _failure(partial, exc)
+        exchange = _exchange_record(request, wire, partial, purpose, time.monotonic() - started)
+        if exchange is not None:
+            trip.exchanges.append(exchange)
+        if purpose == "page":
             self._note_answer(host, answer)
         return answer
 
-    def _build_request(self, url: str, headers: dict[str, str], host: str) -> httpx.Request:
-        async def trace(event: str, info: dict[str, Any]) -> None:
-            # The slot's start time was taken before connecting; the host sees the request
-            # some time after its headers go out, but surely before its answer starts. Pacing
-            # from the answer makes "delay" hold as the server measures it.
-            if event.endswith(_PACE_EVENTS):
-                self._slots.mark_sent(host)
-
-        return self._client.build_request("GET", url, headers=headers, extensions={"trace": trace})
-
-    async def _exchange(self, url: str, request: httpx.Request, robots: bool) -> _Answer:
+    async def _exchange(self, request: httpx.Request, answer: _Answer, purpose: Purpose) -> None:
+        """Send ``request`` and read its answer into ``answer`` (in place, so that what was
+        received before a failure is still there for the exchange record)."""
         response = await self._client.send(request, stream=True)
-        # The answer has started: the host has seen the request (the aiohttp transport
-        # fires no trace events, so this is where pacing learns it).
+        # The answer has started: the host has surely seen the request by now (an injected
+        # test transport fires no trace hook, so this is also where pacing learns it).
         self._slots.mark_sent(request.url.netloc.decode("ascii"))
         try:
-            answer = _Answer(url, response.status_code, dict(response.headers.items()))
-            if robots:
+            _start_answer(answer, response)
+            if purpose == "robots":
                 await _read_body(response, answer, MAX_ROBOTS_BYTES, keep=True, cut_ok=True)
             elif 200 <= response.status_code < 300:
-                keep = _media_type(answer.headers) in HTML_TYPES | {None}
+                keep = _media_type(answer.headers) in KEPT_TYPES | {None}
                 await _read_body(response, answer, self._http.max_bytes, keep=keep)
             else:
-                await _discard_body(response)
-            return answer
+                await _discard_body(response, answer)
         finally:
             await response.aclose()
 
@@ -519,41 +578,156 @@ class Fetcher:
 # -- helpers -------------------------------------------------------------------------------
 
 
-def _failure(url: str, exc: BaseException) -> _Answer:
-    known = classify_aiohttp_error(exc)
+class _NoCookies(http.cookiejar.CookieJar):
+    """A crawler keeps no cookies. httpx parses every response's headers into its jar
+    (a tenth of the fetch path's CPU time in the benchmark): this jar skips that."""
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        return None
+
+
+class _StopIf(stop_base):
+    """A tenacity stop condition from a predicate on the retry state."""
+
+    def __init__(self, predicate: Callable[[RetryCallState], bool]) -> None:
+        self._predicate = predicate
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return self._predicate(retry_state)
+
+
+def _chain_of(state: RetryCallState) -> _Chain:
+    """The chain an attempt returned (attempts return, never raise: failures are data)."""
+    assert state.outcome is not None  # stop and the error callback run after an attempt
+    chain: _Chain = state.outcome.result()
+    return chain
+
+
+def _failure(partial: _Answer, exc: BaseException) -> _Answer:
+    """The answer of a request that failed with ``exc``: no status, an error name. The
+    partial answer keeps what came before the failure, for the exchange record."""
+    error, connect_failed = _error_of(exc)
+    partial.error = error
+    partial.truncated = partial.status is not None
+    return _Answer(partial.url, error=error, connect_failed=connect_failed)
+
+
+def _error_of(exc: BaseException) -> tuple[str, bool]:
+    known = classify(exc)
     if known is not None:
-        return _Answer(url, error=known[0], connect_failed=known[1])
+        return known
     for kinds, error, connect_failed in _ERRORS:
         if isinstance(exc, kinds):
-            return _Answer(url, error=error, connect_failed=connect_failed)
-    return _Answer(url, error="connection_error")
+            return error, connect_failed
+    return "connection_error", False
+
+
+def _start_answer(answer: _Answer, response: httpx.Response) -> None:
+    answer.status = response.status_code
+    answer.reason = response.reason_phrase
+    answer.http_version = response.http_version.removeprefix("HTTP/")
+    raw = [
+        (name.decode("latin-1"), value.decode("latin-1")) for name, value in response.headers.raw
+    ]
+    answer.raw_headers = raw
+    answer.headers = _merged(raw)
+
+
+def _merged(raw: list[tuple[str, str]]) -> dict[str, str]:
+    """Lower-case names; a repeated header's values joined with ", " (as httpx does)."""
+    merged: dict[str, str] = {}
+    for name, value in raw:
+        key = name.lower()
+        merged[key] = f"{merged[key]}, {value}" if key in merged else value
+    return merged
+
+
+def _exchange_record(
+    request: httpx.Request, wire: Wire, answer: _Answer, purpose: Purpose, elapsed: float
+) -> Exchange | None:
+    """The Exchange of one request, or None when it never reached a server. A transport
+    without the trace hook (a test's MockTransport) counts as sent once it answered."""
+    if wire.sent_at is None and answer.status is None:
+        return None
+    return Exchange(
+        method=request.method,
+        url=answer.url,
+        request_headers=wire.request_headers
+        or [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw],
+        sent_at=wire.sent_at if wire.sent_at is not None else time.time() - elapsed,
+        http_version=answer.http_version,
+        status=answer.status,
+        reason=answer.reason,
+        response_headers=answer.raw_headers,
+        raw_body=_raw_body(answer),
+        truncated=answer.truncated,
+        error=answer.error,
+        elapsed=elapsed,
+        purpose=purpose,
+    )
 
 
 async def _read_body(
     response: httpx.Response, answer: _Answer, limit: int, keep: bool, cut_ok: bool = False
 ) -> None:
-    """Stream the body through a bounded decoder; keep it (if ``keep``) up to ``limit``
-    decoded bytes. Past the limit the rest is never read: ``too_large`` unless ``cut_ok``."""
-    chunks: list[bytes] = []
-    size = 0
-    decoder, raw_chunks = _raw_stream(response, answer.headers.get("content-encoding"))
-    async for raw in raw_chunks:
-        for piece in decoder.feed(raw):
-            if size + len(piece) > limit:
-                if keep:
-                    chunks.append(piece[: limit - size])
-                answer.size, answer.body = limit, b"".join(chunks) if keep else None
-                answer.error = None if cut_ok else "too_large"
-                return
-            size += len(piece)
-            if keep:
-                chunks.append(piece)
-    for piece in decoder.flush():
-        size += len(piece)
-        if keep:
-            chunks.append(piece)
-    answer.size = min(size, limit)
-    answer.body = b"".join(chunks)[:limit] if keep else None
+    """Stream the body through a bounded decoder, at most ``limit`` bytes both as received
+    and decoded; keep the decoded bytes in ``answer.body`` if ``keep``. Past the limit the
+    rest is never read: ``too_large`` unless ``cut_ok``."""
+    decoder, chunks = _raw_stream(response, answer.headers.get("content-encoding"))
+    identity = isinstance(decoder, Identity)  # decoded == raw: keep the bytes once
+    decoded: list[bytes] | None = [] if keep and not identity else None
+    raw, body = _Bounded(limit, answer.raw_chunks), _Bounded(limit, decoded)
+    complete = await _pump(chunks, decoder, raw, body)
+    raw_bytes = _collapse(answer)
+    answer.size = raw.size if identity else body.size
+    answer.truncated = not complete
+    if not complete and not cut_ok:
+        answer.error = "too_large"
+    if keep:
+        answer.body = raw_bytes if decoded is None else b"".join(decoded)
+
+
+class _Bounded:
+    """Counts bytes up to a limit, keeping them in ``store`` if one is given."""
+
+    def __init__(self, limit: int, store: list[bytes] | None = None) -> None:
+        self.limit = limit
+        self.size = 0
+        self.store = store
+
+    def add(self, data: bytes) -> bool:
+        """Take what fits of ``data``; False when not all of it did (the limit is reached)."""
+        room = self.limit - self.size
+        part = data if len(data) <= room else data[:room]
+        self.size += len(part)
+        if self.store is not None and part:
+            self.store.append(part)
+        return len(part) == len(data)
+
+
+async def _pump(
+    chunks: AsyncIterator[bytes], decoder: Decoder, raw: _Bounded, body: _Bounded
+) -> bool:
+    """Feed the raw chunks through the decoder; False when a limit cut the body short."""
+    async for chunk in chunks:
+        if not raw.add(chunk):
+            return False
+        for piece in decoder.feed(chunk):
+            if not body.add(piece):
+                return False
+    return all(body.add(piece) for piece in decoder.flush())
+
+
+def _collapse(answer: _Answer) -> bytes:
+    """Join the raw chunks once, and hold only the joined bytes from now on."""
+    chunks = answer.raw_chunks
+    joined = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    answer.raw_chunks = [joined] if joined else []
+    return joined
+
+
+def _raw_body(answer: _Answer) -> bytes:
+    return _collapse(answer)
 
 
 def _raw_stream(
@@ -570,16 +744,19 @@ async def _one(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
 
-async def _discard_body(response: httpx.Response) -> None:
-    read = 0
-    _decoder, raw_chunks = _raw_stream(response, None)
-    async for raw in raw_chunks:
-        read += len(raw)
-        if read > DISCARD_BYTES:
-            return
+async def _discard_body(response: httpx.Response, answer: _Answer) -> None:
+    """Read a little of an error or redirect body — kept as the exchange's raw body — so
+    that a short one leaves the connection reusable."""
+    raw = _Bounded(DISCARD_BYTES, answer.raw_chunks)
+    _decoder, chunks = _raw_stream(response, None)
+    async for chunk in chunks:
+        if not raw.add(chunk):
+            answer.truncated = True
+            break
+    _collapse(answer)
 
 
-def _fill_result(result: FetchResult, chain: _Chain, max_bytes: int) -> None:
+def _fill_result(result: FetchResult, chain: _Chain) -> None:
     answer = chain.answer
     result.final_url = answer.url
     result.redirects = chain.redirects
@@ -590,6 +767,7 @@ def _fill_result(result: FetchResult, chain: _Chain, max_bytes: int) -> None:
     result.error = answer.error
     result.etag = answer.headers.get("etag")
     result.last_modified = answer.headers.get("last-modified")
+    result.body = answer.body
     if _is_html_body(answer, result.content_type):
         result.text, _codec = decode_html(answer.body or b"", answer.headers.get("content-type"))
 
@@ -629,11 +807,11 @@ def _retry_after(value: str | None, cap: float) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # "²" is a digit to str.isdigit(), not to float()
         return min(float(value), cap)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)

@@ -5,12 +5,15 @@ Content-Type charset, then ``<meta charset>`` / ``<meta http-equiv="content-type
 the first bytes, then a guess (UTF-8 if the bytes are valid UTF-8, else windows-1252).
 Labels are mapped as the Encoding standard maps them: ``iso-8859-1``, ``latin1`` and
 ``ascii`` mean windows-1252, ``shift_jis`` means windows-31j, ``euc-kr`` means windows-949 —
-which is what browsers do and what real pages labelled that way contain.
+which is what browsers do and what real pages labelled that way contain. A label naming a
+Python codec that is not a text encoding of the web (``hex``, ``base64``, ``rot13``,
+``undefined``, ``utf-7``, …) counts as unknown: the next rule decides.
 """
 
 from __future__ import annotations
 
 import codecs
+import functools
 import re
 
 PRESCAN_BYTES = 4096
@@ -69,6 +72,11 @@ _META = re.compile(rb"<meta\b[^>]*>", re.I)
 _HTTP_EQUIV = re.compile(rb"""http-equiv\s*=\s*["']?\s*content-type""", re.I)
 _CONTENT = re.compile(rb"""content\s*=\s*(["'])(.*?)\1""", re.I | re.S)
 _COMMENT = re.compile(rb"<!--.*?-->", re.S)
+# Text codecs Python knows that no web page is written in (the Encoding standard has none of
+# them) or that decode markup into something else: a label naming one is ignored.
+_NOT_WEB = frozenset(
+    {"undefined", "utf-7", "idna", "punycode", "unicode-escape", "raw-unicode-escape", "palmos"}
+)
 
 
 def python_codec(label: str | bytes | None) -> str | None:
@@ -77,13 +85,21 @@ def python_codec(label: str | bytes | None) -> str | None:
         return None
     if isinstance(label, bytes):
         label = label.decode("ascii", "ignore")
-    label = label.strip().strip("\"'").lower()
+    return _codec_of(label.strip().strip("\"'").lower()[:64])
+
+
+@functools.lru_cache(maxsize=256)
+def _codec_of(label: str) -> str | None:
     if label in _WHATWG_TO_PYTHON:
         return _WHATWG_TO_PYTHON[label]
     try:
-        name = codecs.lookup(label).name
-    except LookupError:
+        info = codecs.lookup(label)
+    except (LookupError, ValueError):  # ValueError: a label with a NUL in it
         return None
+    # bytes-to-bytes (hex, base64, zlib) and str-to-str (rot13) codecs are not text encodings
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_WEB:
+        return None
+    name = info.name
     return _WHATWG_TO_PYTHON.get(name) or _WHATWG_TO_PYTHON.get(name.replace("_", "-"), name)
 
 
@@ -118,9 +134,9 @@ def sniff_encoding(body: bytes, content_type: str | None = None) -> tuple[str, i
     for bom, codec in _BOMS:
         if body.startswith(bom):
             return codec, len(bom)
-    codec = charset_from_content_type(content_type) or charset_from_meta(body)
-    if codec:
-        return codec, 0
+    declared = charset_from_content_type(content_type) or charset_from_meta(body)
+    if declared:
+        return declared, 0
     return guess_encoding(body), 0
 
 
@@ -138,4 +154,8 @@ def guess_encoding(body: bytes) -> str:
 def decode_html(body: bytes, content_type: str | None = None) -> tuple[str, str]:
     """Decode an HTML body; return ``(text, codec used)``. Never raises on bad bytes."""
     codec, skip = sniff_encoding(body, content_type)
-    return body[skip:].decode(codec, errors="replace"), codec
+    try:
+        return body[skip:].decode(codec, errors="replace"), codec
+    except (LookupError, UnicodeError):  # a codec that cannot even replace: guess instead
+        codec = guess_encoding(body)
+        return body.decode(codec, errors="replace"), codec

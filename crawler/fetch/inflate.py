@@ -4,7 +4,9 @@ httpx's own decoders inflate a whole network chunk in one call, and 80 bytes of 
 hold 50 MB of zeros, so a compression bomb would land in memory before any byte limit is
 checked. These decoders hand out at most :data:`CHUNK` bytes per step (zlib's
 ``max_length``, brotli's ``output_buffer_limit``), so the reader can stop at ``max_bytes``
-having held only a chunk more than that.
+having held only a chunk more than that. A Content-Encoding listing more than
+:data:`MAX_CODINGS` codings (a server stacking ``gzip`` 1,200 times) is a
+:class:`DecodingError`, not a chain of 1,200 decoders.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from collections.abc import Iterator
 from typing import Protocol
 
 try:
-    import brotli
+    import brotli  # type: ignore[import-untyped]
 except ImportError:  # pragma: no cover - brotli is optional; we then do not ask for br
     brotli = None
 
-CHUNK = 64 * 1024
+CHUNK = 64 * 1024  # zlib stops exactly here; brotli finishes its block (up to ~1.5x)
+MAX_CODINGS = 4  # real servers send one, rarely two; more is an attack or a broken server
 
 
 class Decoder(Protocol):
@@ -105,7 +108,10 @@ class Brotli:
 
 
 class Chain:
-    """Content-Encoding lists the codings in the order applied; undo them in reverse."""
+    """Content-Encoding lists the codings in the order applied; undo them in reverse.
+
+    Lazy all the way down: each decoder's output is fed to the next a chunk at a time, so a
+    gzip of a gzip bomb holds one chunk per layer, never a whole inner layer."""
 
     def __init__(self, decoders: list[Decoder]) -> None:
         self._decoders = decoders
@@ -124,6 +130,7 @@ class Chain:
             yield from self._through(index + 1, self._decoders[index + 1].feed(chunk))
 
     def _flush_from(self, index: int) -> Iterator[bytes]:
+        # Recursion depth is bounded by MAX_CODINGS.
         yield from self._through(index, self._decoders[index].flush())
         if index + 1 < len(self._decoders):
             yield from self._flush_from(index + 1)
@@ -135,8 +142,12 @@ def accept_encoding() -> str:
 
 
 def decoder_for(content_encoding: str | None) -> Decoder:
-    """A decoder for a Content-Encoding header value; unknown codings pass through."""
+    """A decoder for a Content-Encoding header value; unknown codings pass through.
+    Raises :class:`DecodingError` for more than :data:`MAX_CODINGS` codings."""
     names = [n.strip().lower() for n in (content_encoding or "").split(",") if n.strip()]
+    names = [n for n in names if n != "identity"]
+    if len(names) > MAX_CODINGS:
+        raise DecodingError(f"{len(names)} content codings (at most {MAX_CODINGS} are undone)")
     decoders: list[Decoder] = []
     for name in reversed(names):
         if name in ("gzip", "x-gzip"):

@@ -12,12 +12,16 @@ What an answer to ``/robots.txt`` means (RFC 9309 section 2.3.1):
 
 Rules are cached per host for at most :data:`ROBOTS_TTL` (24 h), in memory and through the
 fetcher's ``HostStore`` (``robots_status``, ``robots_txt``, ``robots_fetched_at``,
-``crawl_delay``). Fetching robots.txt is the fetcher's job (it is paced and checked like
-any request); this module decides what an answer means.
+``crawl_delay``, ``sitemaps``: the ``Sitemap:`` URLs as a JSON list, at most
+:data:`MAX_SITEMAPS`, for the discovery of a blog's posts). Fetching robots.txt is the
+fetcher's job (it is paced and checked like any request); this module decides what an answer
+means. An answer that never came carries its ``error`` (``dns_error`` for a host name that
+does not resolve: the fetcher records that on the page instead of ``robots``).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +34,7 @@ ROBOTS_TTL = 24 * 3600.0
 UNREACHABLE_TTL = 3600.0
 MAX_ROBOTS_BYTES = 500 * 1024
 MAX_ROBOTS_REDIRECTS = 5
+MAX_SITEMAPS = 1000  # Sitemap lines kept of one robots.txt
 UNREACHABLE = "robots_unavailable"  # the FetchResult.error of pages skipped for this
 
 
@@ -40,6 +45,7 @@ class RobotsRules:
     status: int  # HTTP status of the final answer; 0 when none arrived
     text: str = ""
     fetched_at: float = field(default_factory=time.time)  # wall clock, for the store
+    error: str | None = None  # why no answer came (status 0): timeout, dns_error, …
     _parser: Protego | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -62,9 +68,22 @@ class RobotsRules:
         delay = self._parser.crawl_delay(token)
         return float(delay) if delay is not None else None
 
-    def is_fresh(self, now: float | None = None, ttl: float = ROBOTS_TTL) -> bool:
+    @property
+    def sitemaps(self) -> list[str]:
+        """The ``Sitemap:`` URLs, in file order (they apply whatever the user agent)."""
+        if self._parser is None:
+            return []
+        return list(self._parser.sitemaps)[:MAX_SITEMAPS]
+
+    def is_fresh(
+        self,
+        now: float | None = None,
+        ttl: float = ROBOTS_TTL,
+        unreachable_ttl: float = UNREACHABLE_TTL,
+    ) -> bool:
+        """Readable rules last ``ttl``; an unreachable robots.txt only ``unreachable_ttl``."""
         now = time.time() if now is None else now
-        limit = ttl if self.reachable else min(ttl, UNREACHABLE_TTL)
+        limit = ttl if self.reachable else min(ttl, unreachable_ttl)
         return now - self.fetched_at < limit
 
     def to_store(self, token: str) -> dict[str, Any]:
@@ -74,6 +93,7 @@ class RobotsRules:
             "robots_txt": self.text,
             "robots_fetched_at": iso_at(self.fetched_at),
             "crawl_delay": self.crawl_delay(token),
+            "sitemaps": json.dumps(self.sitemaps),
         }
 
     @classmethod

@@ -20,6 +20,8 @@ import socket
 from urllib.parse import urlsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# NAT64 (RFC 6052): the last 32 bits are an IPv4 address the gateway connects to.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 ALLOWED_SCHEMES = ("http", "https")
 # 100.64/10 (carrier-grade NAT) is neither "private" nor global; is_global covers it.
@@ -68,9 +70,17 @@ def ip_of_host(host: str) -> IPAddress | None:
 
 
 def is_forbidden_ip(ip: IPAddress) -> bool:
-    """True for every address a crawler of the public web has no business contacting."""
+    """True for every address a crawler of the public web has no business contacting.
+
+    An IPv6 address that carries an IPv4 one is judged by it too: IPv4-mapped
+    (``::ffff:127.0.0.1`` is 127.0.0.1 on a dual-stack socket: judged by it alone), 6to4
+    (``2002:7f00:1::`` is routed to 127.0.0.1) and NAT64 (``64:ff9b::7f00:1``)."""
     if isinstance(ip, ipaddress.IPv6Address):
-        embedded = ip.ipv4_mapped or ip.sixtofour
+        if ip.ipv4_mapped is not None:
+            return is_forbidden_ip(ip.ipv4_mapped)
+        embedded = ip.sixtofour
+        if embedded is None and ip in _NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         if embedded is not None and is_forbidden_ip(embedded):
             return True
     return (

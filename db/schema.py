@@ -14,7 +14,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 PAGE_COLUMNS: dict[str, type] = {
     "url": str,
@@ -248,8 +248,15 @@ def _v2_related_by_final_and_canonical_url(db: sqlite_utils.Database) -> None:
     db.create_view("related_posts", RELATED_POSTS_VIEW, replace=True)
 
 
+def _v3_claims_and_leases(db: sqlite_utils.Database) -> None:
+    """A claim names its run; a run holds a lease it renews (see db/backend.py)."""
+    db["frontier"].add_column("claimed_by", int)
+    db["runs"].add_column("lease_until", str)
+
+
 # MIGRATIONS[i] brings a database from version i to i + 1. Append, never edit.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _create_v1,
     _v2_related_by_final_and_canonical_url,
+    _v3_claims_and_leases,
 ]

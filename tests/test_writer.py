@@ -8,7 +8,8 @@ import threading
 import pytest
 
 from crawler.fetch.client import FetchResult
-from crawler.records import FrontierEntry, FrontierRow, PageRecord
+from crawler.records import FrontierEntry, FrontierRow, PageRecord, RunCounters
+from crawler.sinks import DatabaseSink
 from crawler.writer import PageWrite, StoreWriter, _DatabaseThread
 from db.store import Store
 
@@ -55,10 +56,12 @@ def test_writes_are_stored_in_order_and_a_claim_says_what_it_saw(tmp_path) -> No
     store = Store.open(tmp_path / "w.db")
     first, second = "http://blog.example/1/", "http://blog.example/2/"
     store.enqueue([FrontierEntry(first, 0, "blog.example")])
-    store.claim(10)
+    run_id = store.start_run(pid=1)
+    store.claim(run_id, 10)
 
     async def run() -> tuple[list[FrontierRow], int]:
-        writer = StoreWriter(store, recrawl_after=86400)
+        sink = DatabaseSink(store, run_id, RunCounters(), recrawl_after=86400)
+        writer = StoreWriter(store, run_id, [sink])
         try:
             writer.write(_page_write(first, links_to=second))
             await writer.settle()

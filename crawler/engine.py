@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
@@ -269,20 +270,20 @@ class Engine:
 
     async def _wait_some(self, writer: StoreWriter, deadline: float | None) -> None:
         stop_waiter = asyncio.create_task(self.stop.wait())
-        waiters: list[asyncio.Future[object]] = [*self._running, stop_waiter]
+        waiters: list[asyncio.Future[Any]] = [*self._running, stop_waiter]
         if self._claim is not None:
-            waiters.append(self._claim)  # type: ignore[arg-type]
+            waiters.append(self._claim)
         oldest = writer.oldest()
         if oldest is not None:
             # What it enqueues may be work for an idle host: do not wait for a slow fetch.
-            waiters.append(oldest)  # type: ignore[arg-type]
+            waiters.append(oldest)
         done, _ = await asyncio.wait(
             waiters, timeout=self._timeout(deadline), return_when=asyncio.FIRST_COMPLETED
         )
         stop_waiter.cancel()
         for task in done:
             if task in self._running:
-                self._finish(task, writer)  # type: ignore[arg-type]
+                self._finish(task, writer)
         if writer.backlog() > WRITES_IN_HAND or writer.weight_in_hand > WEIGHT_IN_HAND:
             await writer.settle(min(WRITES_IN_HAND, writer.backlog() // 2))
             self._report(writer)

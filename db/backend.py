@@ -90,6 +90,12 @@ class Hosts(Protocol):
     def save_host(self, host: str, **values: Any) -> None: ...
 
 
+class HostReader(Hosts, Protocol):
+    """Host reads on a connection of their own."""
+
+    def close(self) -> None: ...
+
+
 class Pages(Protocol):
     """Fetched pages with their comments and links, and the pingback verdicts."""
 
@@ -130,7 +136,7 @@ class Backend(Frontier, Runs, Hosts, Pages, Protocol):
         """The writes inside are kept together or not at all (within the open batch)."""
         ...
 
-    def reader(self) -> Hosts | None:
+    def reader(self) -> HostReader | None:
         """A second connection for host reads from another thread (None: not possible)."""
         ...
 

@@ -250,8 +250,8 @@ def _v2_related_by_final_and_canonical_url(db: sqlite_utils.Database) -> None:
 
 def _v3_claims_and_leases(db: sqlite_utils.Database) -> None:
     """A claim names its run; a run holds a lease it renews (see db/backend.py)."""
-    db["frontier"].add_column("claimed_by", int)
-    db["runs"].add_column("lease_until", str)
+    db.table("frontier").add_column("claimed_by", int)
+    db.table("runs").add_column("lease_until", str)
 
 
 # MIGRATIONS[i] brings a database from version i to i + 1. Append, never edit.

@@ -122,7 +122,8 @@ class Engine:
         self.holding_lock = holding_lock
         self.counters = RunCounters()
         self._running: dict[asyncio.Task[PageWrite], FrontierRow] = {}
-        self._next_ready: float | None = None
+        self._next_ready: float | None = None  # when the slots have a host ready next
+        self._claim_wake: float | None = None  # when a claim put off for now is due
         self._last_claim = 0.0
         self._last_beat = time.monotonic()
         self._slots: Slots | None = None
@@ -229,18 +230,26 @@ class Engine:
     def _refill(self, writer: StoreWriter, slots: Slots, concurrency: int) -> None:
         """Ask for more rows when few are waiting, or (now and then) when fewer hosts than
         ``concurrency`` have work here while the frontier may hold URLs of others."""
+        self._claim_wake = None
         if self._claim is not None or self._budget_left() <= 0:
             return
         now = time.monotonic()
         since = now - self._last_claim
         if self._empty_at == writer.completed and since < CLAIM_EVERY:
-            return  # nothing was due at the last claim and no write since may add some
-        waiting = slots.queued()
-        few_hosts = slots.hosts_with_work() < concurrency and (
-            since > CLAIM_EVERY or (self._starving and since > CLAIM_SOON)
-        )
-        if waiting >= concurrency * 4 or (waiting >= concurrency and not few_hosts):
+            # Nothing was due at the last claim and no write since added any: look again
+            # a little later (URLs postponed for a short while may be due by then).
+            self._claim_wake = self._last_claim + CLAIM_EVERY
             return
+        waiting = slots.queued()
+        if waiting >= concurrency * 4:
+            return
+        if waiting >= concurrency:
+            if slots.hosts_with_work() >= concurrency:
+                return
+            pause = CLAIM_SOON if self._starving else CLAIM_EVERY
+            if since <= pause:
+                self._claim_wake = self._last_claim + pause
+                return
         self._last_claim = now
         self._starving = False
         self._claim = writer.claim(max(concurrency * 4, 32))
@@ -291,11 +300,8 @@ class Engine:
     def _timeout(self, deadline: float | None) -> float:
         """Seconds until something but a finished task or write needs the loop."""
         now = time.monotonic()
-        wakes = [now + HEARTBEAT, self._last_claim + CLAIM_EVERY]
-        wakes += [t for t in (deadline, self._next_ready) if t is not None]
-        if self._starving:
-            wakes.append(self._last_claim + CLAIM_SOON)
-        return max(0.0, min(wakes) - now)
+        wakes = [now + HEARTBEAT, deadline, self._next_ready, self._claim_wake]
+        return max(0.0, min(t for t in wakes if t is not None) - now)
 
     async def _drain(self, writer: StoreWriter, slots: Slots, grace: float) -> None:
         """Let in-flight fetches finish (up to ``grace`` seconds); the rest go back."""
@@ -341,6 +347,8 @@ class Engine:
         row = self._running.pop(task)
         try:
             item = task.result()
+        except DatabaseFault:
+            raise
         except Exception as exc:  # _handle records its own trouble; this is a last net
             item = self._poisoned(row, FetchResult(row.url, row.url), exc)
         writer.write(item)
@@ -350,6 +358,8 @@ class Engine:
         """Fetch ``row`` and prepare its write; any trouble becomes a recorded error."""
         try:
             result = await fetcher.fetch(row.url, etag=row.etag, last_modified=row.last_modified)
+        except DatabaseFault:  # host state could not be read: the run's trouble, not the URL's
+            raise
         except Exception as exc:
             log.warning("%s %s: %s: %s", FETCH_ERROR, row.url, type(exc).__name__, exc)
             result = FetchResult(row.url, row.url, error=FETCH_ERROR)
@@ -357,6 +367,8 @@ class Engine:
             fetcher.slots.done(row.host)
         try:
             return await self._process(row, result, fetcher.slots)
+        except DatabaseFault:
+            raise
         except Exception as exc:
             return self._poisoned(row, result, exc)
 

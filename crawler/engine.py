@@ -124,6 +124,7 @@ class Engine:
         self._running: dict[asyncio.Task[PageWrite], FrontierRow] = {}
         self._next_ready: float | None = None  # when the slots have a host ready next
         self._claim_wake: float | None = None  # when a claim put off for now is due
+        self._new_work: asyncio.Future[Any] | None = None  # the last write adding such work
         self._last_claim = 0.0
         self._last_beat = time.monotonic()
         self._slots: Slots | None = None
@@ -220,7 +221,7 @@ class Engine:
         for host in slots.ready_hosts(now):
             while slots.can_take(host, now):
                 if len(self._running) >= concurrency or self._budget_left() <= 0:
-                    self._next_ready = slots.next_ready()
+                    self._next_ready = None  # a finished task wakes the loop
                     return
                 row: FrontierRow = slots.take(host, now)
                 task = asyncio.create_task(self._handle(fetcher, row))
@@ -282,10 +283,9 @@ class Engine:
         waiters: list[asyncio.Future[Any]] = [*self._running, stop_waiter]
         if self._claim is not None:
             waiters.append(self._claim)
-        oldest = writer.oldest()
-        if oldest is not None:
-            # What it enqueues may be work for an idle host: do not wait for a slow fetch.
-            waiters.append(oldest)
+        if self._new_work is not None and not self._new_work.done():
+            # It enqueues work for a host with none here: do not wait for a slow fetch.
+            waiters.append(self._new_work)
         done, _ = await asyncio.wait(
             waiters, timeout=self._timeout(deadline), return_when=asyncio.FIRST_COMPLETED
         )
@@ -330,17 +330,13 @@ class Engine:
         await writer.call(writer.checkpoint)
 
     def _report(self, writer: StoreWriter) -> None:
-        slots = self._slots
         for item, outcome in writer.written():
             if outcome is not None:
                 self.counters.new_pages += int(outcome.new_page)
                 self.counters.new_links += outcome.new_links
                 self.counters.new_comments += outcome.new_comments
             # New work for a host with nothing in hand: claim it soon, not a slot later.
-            self._starving = self._starving or any(
-                e.state == "queued" and (slots is None or not slots.has_work(e.host))
-                for e in item.entries
-            )
+            self._starving = self._starving or self._brings_new_hosts(item)
             self.on_page(PageEvent(item.row, item.result, outcome))
 
     def _finish(self, task: asyncio.Task[PageWrite], writer: StoreWriter) -> None:
@@ -351,7 +347,17 @@ class Engine:
             raise
         except Exception as exc:  # _handle records its own trouble; this is a last net
             item = self._poisoned(row, FetchResult(row.url, row.url), exc)
-        writer.write(item)
+        written = writer.write(item)
+        if self._brings_new_hosts(item):
+            self._new_work = written
+
+    def _brings_new_hosts(self, item: PageWrite) -> bool:
+        """Whether ``item`` enqueues work for a host with none queued here."""
+        slots = self._slots
+        return any(
+            e.state == "queued" and (slots is None or not slots.has_work(e.host))
+            for e in item.entries
+        )
 
     # -- one URL: fetch, then read the answer -------------------------------------------
     async def _handle(self, fetcher: Fetcher, row: FrontierRow) -> PageWrite:

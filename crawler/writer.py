@@ -97,10 +97,12 @@ class StoreWriter:
         (``urgent``: before the writes still waiting)."""
         return asyncio.wrap_future(self._thread.submit(self._guard, fn, *args, urgent=urgent))
 
-    def write(self, item: PageWrite) -> None:
+    def write(self, item: PageWrite) -> asyncio.Future[SaveOutcome | None]:
         self.submitted += 1
         self.weight_in_hand += weight(item)
-        self._writes.append((item, self.call(self._write, item)))
+        future = self.call(self._write, item)
+        self._writes.append((item, future))
+        return future
 
     def claim(self, limit: int) -> asyncio.Future[tuple[list[FrontierRow], int]]:
         """Claim due rows ahead of the queued writes; also says how many writes were done
@@ -117,10 +119,6 @@ class StoreWriter:
 
     def backlog(self) -> int:
         return len(self._writes)
-
-    def oldest(self) -> asyncio.Future[SaveOutcome | None] | None:
-        """The oldest write not yet reported (None: none in hand)."""
-        return self._writes[0][1] if self._writes else None
 
     def newest(self) -> asyncio.Future[SaveOutcome | None]:
         return self._writes[-1][1]

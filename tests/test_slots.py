@@ -101,7 +101,7 @@ def test_a_hosts_next_url_is_handed_out_only_when_its_turn_is_near() -> None:
     assert not slots.can_take("a", now) and slots.ready_hosts(now) == []
     assert slots.next_ready() == pytest.approx(now + 0.2 - LAUNCH_LEAD)
     assert slots.can_take("a", now + 0.2 - LAUNCH_LEAD)
-    assert slots.take("a", now + 0.2) == 2
+    assert slots.ready_hosts(now + 0.2) == ["a"] and slots.take("a", now + 0.2) == 2
     assert slots.next_ready() == pytest.approx(now + 0.4 - LAUNCH_LEAD)
 
 

@@ -79,6 +79,9 @@ class Slots:
         self._global = asyncio.Semaphore(concurrency)
         self._slots: dict[str, HostSlot] = {}
         self._with_work: dict[str, HostSlot] = {}  # hosts with queued work, round robin
+        self._queued = 0  # items in all queues
+        self._held: set[str] = set()  # hosts whose hold-off may not be over
+        self._next_ready: float | None = None  # found by the last ready_hosts()
         self._releases = 0
 
     def slot(self, host: str) -> HostSlot:
@@ -99,6 +102,7 @@ class Slots:
         """Let no request to ``host`` start for ``seconds`` from now (Retry-After, pause)."""
         slot = self.slot(host)
         slot.not_before = max(slot.not_before, time.monotonic() + seconds)
+        self._held.add(host)
 
     def held_for(self, host: str) -> float:
         """Seconds until requests to ``host`` may start again (0 when not held off)."""
@@ -115,12 +119,14 @@ class Slots:
     def push(self, host: str, items: Iterable[Any]) -> None:
         """Queue work for ``host``, started when :meth:`ready_hosts` names the host."""
         slot = self.slot(host)
+        before = len(slot.queue)
         slot.queue.extend(items)
+        self._queued += len(slot.queue) - before
         if slot.queue:
             self._with_work.setdefault(host, slot)
 
     def queued(self) -> int:
-        return sum(len(slot.queue) for slot in self._with_work.values())
+        return self._queued
 
     def has_work(self, host: str) -> bool:
         return host in self._with_work
@@ -129,8 +135,18 @@ class Slots:
         return len(self._with_work)
 
     def ready_hosts(self, now: float) -> list[str]:
-        """Hosts whose next queued item may be handed out now, in round-robin order."""
-        return [h for h, s in self._with_work.items() if s.has_room() and now >= s.ready_at()]
+        """Hosts whose next queued item may be handed out now, in round-robin order; also
+        notes when the first of the others will be (:meth:`next_ready`)."""
+        ready, later = [], []
+        for host, slot in self._with_work.items():
+            if slot.has_room():
+                at = slot.ready_at()
+                if now >= at:
+                    ready.append(host)
+                else:
+                    later.append(at)
+        self._next_ready = min(later, default=None)
+        return ready
 
     def can_take(self, host: str, now: float) -> bool:
         slot = self._with_work.get(host)
@@ -140,11 +156,15 @@ class Slots:
         """Hand out ``host``'s next queued item; :meth:`done` when it is finished."""
         slot = self._with_work[host]
         item = slot.queue.popleft()
+        self._queued -= 1
         slot.working += 1
         slot.turn = max(now, slot.next_start()) if slot.delay else slot.turn
         del self._with_work[host]  # round robin: this host goes last
         if slot.queue:
             self._with_work[host] = slot
+            if slot.has_room():
+                at = slot.ready_at()
+                self._next_ready = at if self._next_ready is None else min(self._next_ready, at)
         return item
 
     def done(self, host: str) -> None:
@@ -153,15 +173,17 @@ class Slots:
             slot.working -= 1
 
     def next_ready(self) -> float | None:
-        """The earliest time a host with queued work and room becomes ready (None: none
-        waits for its delay; a finished item is what frees the others)."""
-        times = [s.ready_at() for s in self._with_work.values() if s.has_room()]
-        return min(times, default=None)
+        """The earliest time a host with queued work and room becomes ready, as of the last
+        :meth:`ready_hosts` and the takes since (None: a finished item is what frees
+        the others)."""
+        return self._next_ready
 
     def held_hosts(self, longer_than: float) -> list[str]:
         """Hosts with queued work that are held off for more than ``longer_than`` seconds."""
-        limit = time.monotonic() + longer_than
-        return [h for h, s in self._with_work.items() if s.not_before > limit]
+        now = time.monotonic()
+        self._held = {h for h in self._held if h in self._slots and self._slots[h].not_before > now}
+        limit = now + longer_than
+        return [h for h in self._held if h in self._with_work and self._slots[h].not_before > limit]
 
     def drain(self, host: str | None = None) -> list[Any]:
         """Remove and return the queued work of ``host`` (None: of every host)."""
@@ -171,6 +193,7 @@ class Slots:
             slot = self._with_work.pop(name, None)
             if slot is not None:
                 items.extend(slot.queue)
+                self._queued -= len(slot.queue)
                 slot.queue.clear()
         return items
 

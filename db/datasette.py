@@ -94,6 +94,7 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "host": "Host of the URL.",
             "post_url": "For a comment page: its post.",
             "added_at": "When it was queued first.",
+            "claimed_by": "The run that holds the claim while it is in flight.",
         },
     ),
     "runs": (
@@ -111,6 +112,7 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "new_links": "Links seen for the first time.",
             "new_comments": "Comments seen for the first time.",
             "not_modified": "Re-visits answered 304 Not Modified.",
+            "lease_until": "The run is alive while it keeps renewing this (a dead run's ends).",
         },
     ),
     "hosts": (

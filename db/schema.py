@@ -14,7 +14,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-SCHEMA_VERSION = 5  # == len(MIGRATIONS)
+SCHEMA_VERSION = 6  # == len(MIGRATIONS)
 
 PAGE_COLUMNS: dict[str, type] = {
     "url": str,
@@ -283,6 +283,12 @@ def _v5_host_sitemaps(db: sqlite_utils.Database) -> None:
         hosts.add_column("sitemaps", str)
 
 
+def _v6_claims_and_leases(db: sqlite_utils.Database) -> None:
+    """A claim names its run; a run holds a lease it renews (see db/backend.py)."""
+    db.table("frontier").add_column("claimed_by", int)
+    db.table("runs").add_column("lease_until", str)
+
+
 # MIGRATIONS[i] brings a database from version i to i + 1. Append, never edit.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _create_v1,
@@ -290,6 +296,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v3_comments_search_and_labelled_links,
     _v4_webmentions_in_pingbacks,
     _v5_host_sitemaps,
+    _v6_claims_and_leases,
 ]
 
 

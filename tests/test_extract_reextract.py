@@ -11,7 +11,7 @@ import sqlite_utils
 from click.testing import CliRunner
 from siteserver import SiteServer
 
-import crawler.engine
+import crawler.parsers
 from crawler.cli.main import cli
 from crawler.config import Config
 from crawler.engine import crawl
@@ -94,7 +94,7 @@ def old_crawl(site: SiteServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     serve(site)
     database = tmp_path / "old.db"
     with monkeypatch.context() as patch:
-        patch.setattr(crawler.engine, "extract", older_extract)
+        patch.setattr(crawler.parsers, "extract", older_extract)
         crawl_all(site, database)
     return database
 

@@ -3,7 +3,7 @@
 Runs the current extractor over the bodies a crawl stored and replaces each page's
 comments, links and metadata, without a single request: an extractor fix reaches old
 crawls. The records are built exactly as the crawl builds them (the engine's
-``comment_records``, ``link_records`` and ``comments_digest``), the SQL is in
+``comment_records``, ``link_records`` and ``comments_digest`` of crawler/parsers.py), the SQL is in
 ``db/reextract.py``, and the pingback verdicts are given again at the end. URLs the new
 extraction finds that a crawl would follow are added to the frontier (as queued, for the
 next ``pingcrawl crawl``), so nothing is fetched here.
@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from crawler.config import Config
-from crawler.engine import comment_records, comments_digest, link_records
 from crawler.extract.page import Extraction, extract
 from crawler.frontier import plan_links
+from crawler.parsers import comment_records, comments_digest, link_records
 from crawler.records import PageRecord
 from crawler.runlock import RunLock
 from crawler.urls import blog_of, host_of

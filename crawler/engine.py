@@ -36,6 +36,7 @@ from crawler.fetch.client import Fetcher, FetchResult
 from crawler.fetch.slots import Slots
 from crawler.frontier import reopen, seed_entries
 from crawler.parsers import Parsers, default_parsers, failure_reason, page_record
+from crawler.parsing import PageParser, ParseFailure, ParseReason
 from crawler.records import TRANSIENT_ERRORS, FrontierRow, RunCounters, SaveOutcome
 from crawler.runlock import RunLock
 from crawler.sinks import DatabaseSink, PageWrite, Sink
@@ -54,6 +55,10 @@ HOST_PAUSE_RETRY = 60.0  # seconds before such a URL is offered again (unless th
 HOLD_IN_MEMORY = 60.0
 PARSE_ERROR = "parse_error"  # processing the answer raised: recorded, not offered again
 FETCH_ERROR = "fetch_error"  # the fetcher itself raised
+# Pages are parsed in worker processes (crawler/parsing.py): a page that would take the
+# event loop for seconds only costs its worker, and the second core parses meanwhile.
+PARSE_WORKERS = 1
+PARSE_DEADLINE = 10.0  # seconds one page may take to parse
 MAX_ATTEMPTS = 3  # claims of one URL that failed for a passing reason, over the runs
 CLAIM_EVERY = 0.25  # seconds between claims made only to find work for idle hosts
 CLAIM_SOON = 0.02  # ... or this, when a fetched page just gave such a host new work
@@ -117,7 +122,8 @@ class Engine:
         self.transport = transport
         self.on_page = on_page or (lambda event: None)
         self.stop = stop or asyncio.Event()
-        self.parsers = parsers or default_parsers(config)
+        self.parsers = parsers  # None: the default ones, with the run's page parser
+        self._page_parser: PageParser | None = None
         self.sinks = list(sinks)
         self.holding_lock = holding_lock
         self.counters = RunCounters()
@@ -142,7 +148,13 @@ class Engine:
         )
         writer = StoreWriter(self.store, run_id, [database, *self.sinks])
         try:
-            async with Fetcher(self.config, transport=self.transport, host_store=writer) as f:
+            async with (
+                PageParser(PARSE_WORKERS, PARSE_DEADLINE) as pages,
+                Fetcher(self.config, transport=self.transport, host_store=writer) as f,
+            ):
+                self._page_parser = pages
+                if self.parsers is None:
+                    self.parsers = default_parsers(self.config, pages.extract)
                 try:
                     status = await self._loop(f, writer, started)
                 finally:
@@ -188,6 +200,7 @@ class Engine:
         slots = self._slots = fetcher.slots
         while True:
             if self.stop.is_set():
+                await self._stop_parsing()  # a page being parsed must not hold up the stop
                 await self._drain(writer, slots, grace=10.0)
                 return "interrupted"
             if deadline is not None and time.monotonic() >= deadline:
@@ -315,6 +328,11 @@ class Engine:
         if self._claim is not None:
             await asyncio.wait([self._claim])  # its rows go back with the run's claims
 
+    async def _stop_parsing(self) -> None:
+        """Kill the page parser's workers: the pages they held go back to the queue."""
+        if self._page_parser is not None:
+            await self._page_parser.close()
+
     async def _cancel_running(self) -> None:
         """Stop the fetches still in flight; their URLs stay claimed until released."""
         tasks = list(self._running)
@@ -376,6 +394,10 @@ class Engine:
             return await self._process(row, result, fetcher.slots)
         except DatabaseFault:
             raise
+        except ParseFailure as failure:
+            if failure.reason == ParseReason.CLOSED:  # the run is stopping: ask again later
+                return PageWrite(row, result, "postpone", failure.reason, retry_in=0.0)
+            return self._poisoned(row, result, failure, failure.reason)
         except Exception as exc:
             return self._poisoned(row, result, exc)
 
@@ -390,6 +412,7 @@ class Engine:
             self.counters.fetched += 1
             self.counters.not_modified += 1
             return PageWrite(row, result, "not_modified")
+        assert self.parsers is not None, "set when the run starts"
         parsed = await self.parsers.choose(row, result)(row, result)
         failed = result.error is not None or (result.status or 0) >= 400
         self.counters.fetched += 1
@@ -399,15 +422,18 @@ class Engine:
         item.entries, item.digest, item.fresh = parsed.entries, parsed.digest, parsed.fresh
         return item
 
-    def _poisoned(self, row: FrontierRow, result: FetchResult, exc: Exception) -> PageWrite:
-        """The answer could not be read: store the page as failed with ``parse_error``."""
-        log.warning("%s %s: %s: %s", PARSE_ERROR, row.url, type(exc).__name__, exc)
+    def _poisoned(
+        self, row: FrontierRow, result: FetchResult, exc: Exception, reason: str = PARSE_ERROR
+    ) -> PageWrite:
+        """The answer could not be read: store the page as failed with ``reason``
+        (``parse_error``, or the page parser's ``parse_timeout`` / ``too_complex``)."""
+        log.warning("%s %s: %s: %s", reason, row.url, type(exc).__name__, exc)
         self.counters.fetched += 1
         self.counters.failed += 1
         result.text = None  # whatever broke the parser is not stored either
-        result.error = PARSE_ERROR
+        result.error = reason
         page = page_record(row, result, None, row.post_url or comment_page_post(row.url))
-        return PageWrite(row, result, "page", PARSE_ERROR, page=page, failed=True)
+        return PageWrite(row, result, "page", reason, page=page, failed=True)
 
 
 async def crawl_async(
@@ -417,12 +443,21 @@ async def crawl_async(
     transport: httpx.AsyncBaseTransport | None = None,
     on_page: Callable[[PageEvent], None] | None = None,
     stop: asyncio.Event | None = None,
+    parsers: Parsers | None = None,
+    sinks: Sequence[Sink] = (),
 ) -> RunSummary:
     """Run one crawl into ``config.crawl.database`` while holding its run lock."""
     with RunLock(config.crawl.database):
         store = Store.open(config.crawl.database)
         engine = Engine(
-            config, store, transport=transport, on_page=on_page, stop=stop, holding_lock=True
+            config,
+            store,
+            transport=transport,
+            on_page=on_page,
+            stop=stop,
+            parsers=parsers,
+            sinks=sinks,
+            holding_lock=True,
         )
         try:
             summary = await engine.run([*config.crawl.seeds, *seeds])

@@ -11,12 +11,12 @@ import sqlite_utils
 from click.testing import CliRunner
 from siteserver import SiteServer
 
-import crawler.parsers
 from crawler.cli.main import cli
 from crawler.config import Config
 from crawler.engine import crawl
 from crawler.extract.page import Extraction, Link, extract
 from crawler.extract.reextract import reextract
+from crawler.parsers import default_parsers
 from crawler.runlock import RunLock
 
 PLATFORMS = Path(__file__).parent / "fixtures" / "platforms"
@@ -75,8 +75,12 @@ def older_extract(html: str, url: str, headers: object = None) -> Extraction:
     return replace(got, comments=comments, links=links, title=f"Old: {got.title}")
 
 
-def crawl_all(site: SiteServer, database: Path) -> None:
-    summary = crawl(config_for(site, database), [*PAGES, SOURCE])
+async def older_extract_async(html: str, url: str, headers: object = None) -> Extraction:
+    return older_extract(html, url, headers)
+
+
+def crawl_all(site: SiteServer, database: Path, **options: object) -> None:
+    summary = crawl(config_for(site, database), [*PAGES, SOURCE], **options)
     assert summary.status == "ok" and summary.counters.fetched == len(PAGES) + 1
 
 
@@ -90,12 +94,11 @@ def rows(database: Path) -> dict[str, list[tuple]]:
 
 
 @pytest.fixture
-def old_crawl(site: SiteServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def old_crawl(site: SiteServer, tmp_path: Path) -> Path:
     serve(site)
     database = tmp_path / "old.db"
-    with monkeypatch.context() as patch:
-        patch.setattr(crawler.parsers, "extract", older_extract)
-        crawl_all(site, database)
+    config = config_for(site, database)
+    crawl_all(site, database, parsers=default_parsers(config, older_extract_async))
     return database
 
 

@@ -23,6 +23,7 @@ $(REPLAY):
 test: $(BIN)/pingcrawl $(REPLAY)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy crawler db
 	$(BIN)/pytest -q
 
 format: $(BIN)/pingcrawl

@@ -28,7 +28,7 @@ from crawler.records import FrontierEntry, LinkKind, Reason, iso_at, iso_in, par
 from crawler.urls import comment_page_number, host_of, normalize_url, trap_reason
 
 if TYPE_CHECKING:
-    from db.store import Store
+    from db.backend import Backend
 
 COMMENT_PAGE_KIND = "comment_page"
 MAX_LINKS_PER_PAGE = 5_000  # a page with a million links must not cost 300 MB and 100 MB
@@ -139,7 +139,7 @@ def revisit_interval(previous: float | None, changed: bool, base: float) -> floa
     return min(max(interval, base * MIN_INTERVAL_FACTOR), base * MAX_INTERVAL_FACTOR)
 
 
-def reopen(store: Store, config: Config) -> dict[str, int]:
+def reopen(store: Backend, config: Config) -> dict[str, int]:
     """Re-evaluate, at the start of a run, what earlier runs' settings refused; returns
     how many URLs (or posts, for ``recrawl_after``) each rule re-opened:
 
@@ -152,24 +152,21 @@ def reopen(store: Store, config: Config) -> dict[str, int]:
       current ``recrawl_after`` allows get it clamped, and their ``next_fetch_at`` moved.
     """
     from crawler.fetch.robots import ROBOTS_TTL
-    from db import requeue
 
-    conn, crawl = store.conn, config.crawl
+    crawl = config.crawl
     reopened = {
-        "depth": requeue.requeue_reason(
-            conn, Reason.DEPTH, max_depth=crawl.max_depth, states=["skipped"]
-        ),
+        "depth": store.requeue_reason(Reason.DEPTH, max_depth=crawl.max_depth, states=["skipped"]),
         "private": 0,
         "robots": 0,
     }
     if config.safety.allow_private:
-        reopened["private"] = requeue.requeue_reason(conn, Reason.PRIVATE, states=["skipped"])
+        reopened["private"] = store.requeue_reason(Reason.PRIVATE, states=["skipped"])
     if not config.politeness.obey_robots:
-        reopened["robots"] = requeue.requeue_reason(conn, Reason.ROBOTS, states=["skipped"])
+        reopened["robots"] = store.requeue_reason(Reason.ROBOTS, states=["skipped"])
     else:
-        reopened["robots"] = requeue.requeue_robots_of_stale_hosts(conn, iso_in(-ROBOTS_TTL))
+        reopened["robots"] = store.requeue_robots_of_stale_hosts(iso_in(-ROBOTS_TTL))
     nearest: dict[str, FrontierEntry] = {}
-    for url, depth, found_on, kind in requeue.unqueued_links(conn, crawl.follow, crawl.max_depth):
+    for url, depth, found_on, kind in store.unqueued_links(crawl.follow, crawl.max_depth):
         if url not in nearest or depth < nearest[url].depth:
             nearest[url] = _entry(url, depth, kind, found_on, config)
     reopened["kind"] = store.enqueue(nearest.values())
@@ -177,14 +174,12 @@ def reopen(store: Store, config: Config) -> dict[str, int]:
     return reopened
 
 
-def _rescale_visits(store: Store, base: float) -> int:
+def _rescale_visits(store: Backend, base: float) -> int:
     """Clamp posts' revisit intervals into the bounds of the current ``recrawl_after``
     (``base``) and move their next visit accordingly."""
-    from db import requeue
-
     low, high = base * MIN_INTERVAL_FACTOR, base * MAX_INTERVAL_FACTOR
     visits = []
-    for url, fetched_at, interval in requeue.posts_outside_interval(store.conn, low, high):
+    for url, fetched_at, interval in store.posts_outside_interval(low, high):
         clamped = min(max(interval if interval is not None else base, low), high)
         visits.append((url, iso_at(parse_iso(fetched_at) + clamped), clamped))
-    return requeue.set_next_visits(store.conn, visits)
+    return store.set_next_visits(visits)

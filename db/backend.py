@@ -63,6 +63,32 @@ class Frontier(Protocol):
 
     def frontier_counts(self) -> dict[str, int]: ...
 
+    # What earlier settings refused, re-opened when they change (crawler.frontier.reopen).
+    def requeue_reason(
+        self,
+        reason: str,
+        *,
+        host: str | None = None,
+        max_depth: int | None = None,
+        states: Iterable[str] = ("skipped", "failed"),
+    ) -> int:
+        """Queue again the URLs that stopped for ``reason``; returns how many."""
+        ...
+
+    def requeue_robots_of_stale_hosts(self, read_before: str) -> int: ...
+
+    def unqueued_links(
+        self, kinds: Iterable[str], max_depth: int
+    ) -> list[tuple[str, int, str, str]]:
+        """``(url, depth, found_on, kind)`` of links of ``kinds`` never queued."""
+        ...
+
+    def posts_outside_interval(
+        self, low: float, high: float
+    ) -> list[tuple[str, str, float | None]]: ...
+
+    def set_next_visits(self, visits: Iterable[tuple[str, str, float]]) -> int: ...
+
 
 class Runs(Protocol):
     """The ``runs`` log, with leases that tell a live run from a dead one."""

@@ -424,14 +424,14 @@ def _write_graphml(db: sqlite_utils.Database, query: _Query, out: TextIO) -> int
         out.write(f"    <node id={_xml_attr(url)}>{''.join(data)}</node>\n")
     count = 0
     for row in rows:
-        data = "".join(
+        edge_data = "".join(
             f'<data key="e_{name}">{_xml_text(row[i])}</data>'
             for i, name in columns
             if row[i] is not None
         )
         out.write(
             f'    <edge id="e{count}" source={_xml_attr(row[0])} target={_xml_attr(row[1])}>'
-            f"{data}</edge>\n"
+            f"{edge_data}</edge>\n"
         )
         count += 1
     out.write("  </graph>\n</graphml>\n")
@@ -490,7 +490,7 @@ def _write_gexf(db: sqlite_utils.Database, query: _Query, out: TextIO) -> int:
     kind_at = names.index("kind")
     count = 0
     for row in rows:
-        values = "".join(
+        edge_values = "".join(
             f'<attvalue for="{name}" value={_xml_attr(row[i])}/>'
             for i, name in columns
             if row[i] is not None
@@ -499,7 +499,7 @@ def _write_gexf(db: sqlite_utils.Database, query: _Query, out: TextIO) -> int:
         # GEXF 1.3's edge "kind" keeps parallel edges of different kinds apart in Gephi.
         out.write(
             f'      <edge id="{count}" source={_xml_attr(row[0])} target={_xml_attr(row[1])}'
-            f" kind={kind} label={kind}><attvalues>{values}</attvalues></edge>\n"
+            f" kind={kind} label={kind}><attvalues>{edge_values}</attvalues></edge>\n"
         )
         count += 1
     out.write("    </edges>\n  </graph>\n</gexf>\n")

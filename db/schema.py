@@ -127,8 +127,8 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
 
 
 def _create_v1(db: sqlite_utils.Database) -> None:
-    db["bodies"].create({"sha256": str, "html": str}, pk="sha256", if_not_exists=True)
-    db["pages"].create(
+    db.table("bodies").create({"sha256": str, "html": str}, pk="sha256", if_not_exists=True)
+    db.table("pages").create(
         PAGE_COLUMNS,
         pk="url",
         not_null={"url"},
@@ -136,7 +136,7 @@ def _create_v1(db: sqlite_utils.Database) -> None:
         foreign_keys=[("sha256", "bodies", "sha256")],
         if_not_exists=True,
     )
-    db["comments"].create(
+    db.table("comments").create(
         {
             "id": str,
             "post_url": str,
@@ -157,7 +157,7 @@ def _create_v1(db: sqlite_utils.Database) -> None:
         foreign_keys=[("post_url", "pages", "url")],
         if_not_exists=True,
     )
-    db["links"].create(
+    db.table("links").create(
         {
             "src": str,
             "dst": str,
@@ -172,7 +172,7 @@ def _create_v1(db: sqlite_utils.Database) -> None:
         foreign_keys=[("found_on", "pages", "url")],
         if_not_exists=True,
     )
-    db["frontier"].create(
+    db.table("frontier").create(
         {
             "url": str,
             "depth": int,
@@ -191,7 +191,7 @@ def _create_v1(db: sqlite_utils.Database) -> None:
         defaults={"attempts": 0, "state": "queued"},
         if_not_exists=True,
     )
-    db["runs"].create(
+    db.table("runs").create(
         {
             "id": int,
             "started_at": str,
@@ -209,7 +209,7 @@ def _create_v1(db: sqlite_utils.Database) -> None:
         pk="id",
         if_not_exists=True,
     )
-    db["hosts"].create(
+    db.table("hosts").create(
         {
             "host": str,
             "robots_status": int,
@@ -227,7 +227,7 @@ def _create_v1(db: sqlite_utils.Database) -> None:
     _create_indexes(db)
     _create_views(db)
     if "pages_fts" not in db.table_names():
-        db["pages"].enable_fts(["title", "text"], create_triggers=True, tokenize="porter")
+        db.table("pages").enable_fts(["title", "text"], create_triggers=True, tokenize="porter")
 
 
 def _create_indexes(db: sqlite_utils.Database) -> None:
@@ -239,7 +239,7 @@ def _create_indexes(db: sqlite_utils.Database) -> None:
     }
     for table, columns_list in indexes.items():
         for columns in columns_list:
-            db[table].create_index(columns, if_not_exists=True)
+            db.table(table).create_index(columns, if_not_exists=True)
 
 
 def _create_views(db: sqlite_utils.Database) -> None:
@@ -248,8 +248,8 @@ def _create_views(db: sqlite_utils.Database) -> None:
 
 
 def _v2_related_by_final_and_canonical_url(db: sqlite_utils.Database) -> None:
-    db["pages"].create_index(["final_url"], if_not_exists=True)
-    db["pages"].create_index(["canonical"], if_not_exists=True)
+    db.table("pages").create_index(["final_url"], if_not_exists=True)
+    db.table("pages").create_index(["canonical"], if_not_exists=True)
     db.create_view("related_posts", RELATED_POSTS_VIEW, replace=True)
 
 

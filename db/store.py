@@ -37,6 +37,7 @@ from crawler.records import (
     iso,
     iso_in,
 )
+from db import requeue
 from db.graph import verify_pingbacks
 from db.schema import open_database
 
@@ -446,6 +447,40 @@ class Store:
     @_guarded
     def frontier_counts(self) -> dict[str, int]:
         return dict(self.conn.execute("SELECT state, count(*) FROM frontier GROUP BY state"))
+
+    # -- re-opening what earlier settings refused (crawler.frontier.reopen) -------------
+    @_guarded
+    def requeue_reason(
+        self,
+        reason: str,
+        *,
+        host: str | None = None,
+        max_depth: int | None = None,
+        states: Iterable[str] = ("skipped", "failed"),
+    ) -> int:
+        return requeue.requeue_reason(
+            self.conn, reason, host=host, max_depth=max_depth, states=states
+        )
+
+    @_guarded
+    def requeue_robots_of_stale_hosts(self, read_before: str) -> int:
+        return requeue.requeue_robots_of_stale_hosts(self.conn, read_before)
+
+    @_guarded
+    def unqueued_links(
+        self, kinds: Iterable[str], max_depth: int
+    ) -> list[tuple[str, int, str, str]]:
+        return list(requeue.unqueued_links(self.conn, kinds, max_depth))
+
+    @_guarded
+    def posts_outside_interval(
+        self, low: float, high: float
+    ) -> list[tuple[str, str, float | None]]:
+        return requeue.posts_outside_interval(self.conn, low, high)
+
+    @_guarded
+    def set_next_visits(self, visits: Iterable[tuple[str, str, float]]) -> int:
+        return requeue.set_next_visits(self.conn, visits)
 
     # -- pages ------------------------------------------------------------------------
     @_guarded

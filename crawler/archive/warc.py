@@ -1,4 +1,4 @@
-"""Step 7 of the data flow (a sink): keep every exchange with a server as WARC 1.1 records.
+"""Step 6 of the data flow (a sink): keep every exchange with a server as WARC 1.1 records.
 
 One :class:`WarcWriter` owns a directory of gzip-per-record WARC files named
 ``PREFIX-TIMESTAMP17-SERIAL.warc.gz`` (UTC, Heritrix style). The file being written carries

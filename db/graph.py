@@ -64,6 +64,11 @@ def _sql_blog(url: str | None) -> str | None:
 # --------------------------------------------------------------------------- related posts
 
 
+def pingback_list(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """The rows of the ``pingbacks`` view (source, target, kind, verified), by target."""
+    return _rows(db, "SELECT source, target, kind, verified FROM pingbacks ORDER BY target, source")
+
+
 def related_posts(db: sqlite_utils.Database, blog: str | None = None) -> Iterator[dict[str, Any]]:
     """Yield the rows of the ``related_posts`` view, optionally for one blog.
 

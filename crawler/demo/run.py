@@ -144,16 +144,16 @@ def write_demo_report(database: Path) -> Path:
 
 
 def _show_results(database: Path, echo: Callable[[str], None]) -> None:
-    from db.graph import verify_pingbacks
+    from db.graph import pingback_list, related_posts, verify_pingbacks
     from db.schema import open_database
 
     db = open_database(database)
     verify_pingbacks(db)
     echo("\nPingbacks and trackbacks (source -> target, verified):")
-    for row in db.query("SELECT source, target, kind, verified FROM pingbacks ORDER BY target"):
+    for row in pingback_list(db):
         mark = {1: "yes", 0: "NO (does not link back)"}.get(row["verified"], "unknown")
         echo(f"  {row['kind']:<9} {row['source']} -> {row['target']}  verified: {mark}")
     echo("\nRelated posts (same blog, joined by pingback/trackback/citation):")
-    for row in db.query("SELECT blog, a, b, kinds FROM related_posts ORDER BY blog, a, b"):
+    for row in related_posts(db):
         echo(f"  [{row['blog']}] {row['a']} <-> {row['b']}  ({row['kinds']})")
     echo(f"\nDatabase: {database}  (try: sqlite-utils tables {database} --counts)")

@@ -68,7 +68,7 @@ def bound_extraction(
     fields = {f: getattr(extraction, f) for f in extraction.__dataclass_fields__}
     return BoundedExtraction(
         **{**fields, "links": links, "comment_pages": pages},
-        links_cut=len(extraction.links) - len(links),
+        links_cut=len(extraction.links) - len(links) + extraction.links_dropped,
         comment_pages_cut=len(extraction.comment_pages) - len(pages),
     )
 

@@ -115,23 +115,40 @@ class Extraction:
     pingback_endpoint: str | None = None
     webmention_endpoint: str | None = None
     feeds: list[str] = field(default_factory=list)
+    links_dropped: int = 0  # links past the per-kind bound, not collected
 
     def to_dict(self) -> dict:
         """JSON-ready, with the names of SPEC section 3 (``pingcrawl extract``)."""
-        return asdict(self)
+        data = asdict(self)
+        data.pop("links_dropped")  # bookkeeping for the frontier's cut, not page content
+        return data
+
+
+# Links of one kind kept from one page. The frontier keeps at most 5,000 links of a page
+# (crawler.frontier.MAX_LINKS_PER_PAGE, pings and citations first); collecting more than
+# that of any one kind only costs memory: a page of a million links held ~170,000 Links.
+MAX_LINKS_PER_KIND = 5_000
 
 
 class _LinkSet:
-    """Links deduplicated by (dst, kind), first anchor wins; self-links dropped."""
+    """Links deduplicated by (dst, kind), first anchor wins; self-links dropped; at most
+    :data:`MAX_LINKS_PER_KIND` of each kind (``dropped`` counts the rest)."""
 
     def __init__(self, selves: set[str]) -> None:
         self.selves = selves
         self.links: list[Link] = []
         self.seen: set[tuple[str, str]] = set()
+        self.per_kind: dict[str, int] = {}
+        self.dropped = 0
 
     def add(self, dst: str | None, kind: str, anchor: str, rel: str) -> None:
         if not dst or dst in self.selves or (dst, kind) in self.seen:
             return
+        kept = self.per_kind.get(kind, 0)
+        if kept >= MAX_LINKS_PER_KIND:
+            self.dropped += 1
+            return
+        self.per_kind[kind] = kept + 1
         self.seen.add((dst, kind))
         self.links.append(Link(dst, kind, anchor, rel))
 
@@ -170,6 +187,7 @@ def extract(html: str, url: str, headers: Mapping[str, str] | None = None) -> Ex
         text=text,
         comments=comments,
         links=links.links,
+        links_dropped=links.dropped,
         comment_pages=_comment_pages(tree, resolver, post_url, selves),
         pingback_endpoint=meta.pingback,
         webmention_endpoint=meta.webmention,

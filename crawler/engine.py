@@ -63,6 +63,10 @@ MAX_ATTEMPTS = 3  # claims of one URL that failed for a passing reason, over the
 CLAIM_EVERY = 0.25  # seconds between claims made only to find work for idle hosts
 CLAIM_SOON = 0.02  # ... or this, when a fetched page just gave such a host new work
 HEARTBEAT = RUN_LEASE / 4  # seconds between commits (lease renewals) of an idle run
+# Writes commit with the next write after COMMIT_INTERVAL; when none follows (the hosts
+# left are slow), the loop commits them itself after this long, so that a kill -9 or a
+# status reader sees them.
+QUIET_COMMIT = 0.5
 # Writes handed to the database thread and not yet reported hold their page text and
 # records: at most this many, weighing at most this many characters in all.
 WRITES_IN_HAND, WEIGHT_IN_HAND = 128, 32_000_000
@@ -133,6 +137,7 @@ class Engine:
         self._new_work: asyncio.Future[Any] | None = None  # the last write adding such work
         self._last_claim = 0.0
         self._last_beat = time.monotonic()
+        self._beat_writes = 0  # writes handed over at the last checkpoint asked for
         self._slots: Slots | None = None
         self._starving = False
         self._claim: asyncio.Future[tuple[list[FrontierRow], int]] | None = None
@@ -288,8 +293,10 @@ class Engine:
     def _heartbeat(self, writer: StoreWriter) -> None:
         """Renew the run's lease (and write its counters) when no commit came for a while."""
         now = time.monotonic()
-        if now - self._last_beat >= HEARTBEAT:
+        quiet = now - self._last_beat >= QUIET_COMMIT and writer.submitted != self._beat_writes
+        if quiet or now - self._last_beat >= HEARTBEAT:
             self._last_beat = now
+            self._beat_writes = writer.submitted
             writer.checkpoint_soon()
 
     async def _wait_some(self, writer: StoreWriter, deadline: float | None) -> None:
@@ -301,7 +308,7 @@ class Engine:
             # It enqueues work for a host with none here: do not wait for a slow fetch.
             waiters.append(self._new_work)
         done, _ = await asyncio.wait(
-            waiters, timeout=self._timeout(deadline), return_when=asyncio.FIRST_COMPLETED
+            waiters, timeout=self._timeout(deadline, writer), return_when=asyncio.FIRST_COMPLETED
         )
         stop_waiter.cancel()
         for task in done:
@@ -311,10 +318,11 @@ class Engine:
             await writer.settle(min(WRITES_IN_HAND, writer.backlog() // 2))
             self._report(writer)
 
-    def _timeout(self, deadline: float | None) -> float:
+    def _timeout(self, deadline: float | None, writer: StoreWriter) -> float:
         """Seconds until something but a finished task or write needs the loop."""
         now = time.monotonic()
-        wakes = [now + HEARTBEAT, deadline, self._next_ready, self._claim_wake]
+        beat = QUIET_COMMIT if writer.submitted != self._beat_writes else HEARTBEAT
+        wakes = [self._last_beat + beat, deadline, self._next_ready, self._claim_wake]
         return max(0.0, min(t for t in wakes if t is not None) - now)
 
     async def _drain(self, writer: StoreWriter, slots: Slots, grace: float) -> None:

@@ -3,7 +3,7 @@
 * ``extract``: pages/s of :func:`crawler.extract.extract` alone, next to a bare selectolax
   parse of the same pages (the floor any extractor pays);
 * ``store``: pages/s of :meth:`db.store.Store.save_page` with each page's comments and
-  links, committed in batches as the engine does (``commit_if_due``), and of the whole
+  links, committed in batches as the engine does (``commit_due``), and of the whole
   per-page database path of the engine (save, enqueue the followed links, finish);
 * ``http`` (``--http``): pages/s of bare HTTP clients fetching every post through the
   virtual web as a proxy with 64 requests in flight and at most 4 per host: httpx as
@@ -27,9 +27,9 @@ from selectolax.lexbor import LexborHTMLParser
 
 from benchmarks.virtual_web import VirtualWeb, VirtualWebServer
 from crawler.config import Config
-from crawler.engine import comment_records, comments_digest, link_records
 from crawler.extract.page import Extraction, extract
 from crawler.frontier import plan_links
+from crawler.parsers import comment_records, comments_digest, link_records
 from crawler.records import CommentRecord, FrontierEntry, LinkRecord, PageRecord
 from crawler.urls import blog_of, host_of
 from db.store import Store
@@ -92,7 +92,7 @@ def bench_store(pages: list[tuple[str, str]], seconds: float) -> list[tuple[str,
     config = Config().with_overrides(crawl={"max_depth": 10})
     results = []
     for label, full in (
-        ("Store.save_page (+ commit_if_due)", False),
+        ("Store.save_page (+ batched commits)", False),
         ("save_page + enqueue + finish", True),
     ):
         with tempfile.TemporaryDirectory(prefix="pingcrawl-micro-") as tmp:
@@ -107,7 +107,8 @@ def bench_store(pages: list[tuple[str, str]], seconds: float) -> list[tuple[str,
                     if full:
                         store.enqueue(plan_links(page.url, 1, extraction, config, None))
                         store.finish(page.url, "done")
-                    store.commit_if_due()
+                    if store.commit_due():
+                        store.commit()
                 done += len(prepared)
             store.commit()
             elapsed = time.perf_counter() - started

@@ -1,68 +1,66 @@
-"""Step 7 of the data flow: the crawl engine that joins frontier, fetch, extract and store.
+"""Step 7 of the data flow: the crawl engine that joins frontier, fetch, parse and sinks.
 
 One orchestrating loop (no worker pool to keep in sync): it claims due URLs from the
-persistent frontier, starts a fetch for each host that has room (``per_host``) while
-fewer than ``concurrency`` are in flight, and as each fetch finishes it extracts the
-page and hands it, with its comments, links and the URLs to follow, to the database
-thread (:mod:`crawler.writer`), which also answers the claims. Per-host pacing, robots
-and retries live in the fetcher; this loop only decides what runs next and when the run
-ends (frontier empty, ``max_pages``, ``max_runtime`` or a stop request). Claimed work
-that never finished goes back to the queue.
+persistent frontier (:mod:`db.backend`) and pushes them into the per-host slots
+(:mod:`crawler.fetch.slots`), which own each host's queue, delay, pauses and in-flight
+count and say which host is ready next and when. While fewer than ``concurrency`` are in
+flight the loop starts the next ready host's URL; each task fetches it and turns the
+answer into records with the parser chosen for it (:mod:`crawler.parsers`), one awaitable
+call; the loop hands the result to the database thread and its sinks
+(:mod:`crawler.writer`, :mod:`crawler.sinks`), which also answers the claims. The loop
+ends the run (frontier empty, ``max_pages``, ``max_runtime`` or a stop request); claimed
+work that never finished goes back to the queue.
+
+Whatever one response does — an exception while fetching, parsing or building its
+records — ends as a recorded error for that URL (``parse_error``, ``fetch_error``), never
+as the end of the run. A database fault (:class:`db.store.DatabaseFault`) does end it: the
+fetches in flight are cancelled, the run's claims returned and its row closed where the
+database still allows, and the fault reaches the caller.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import logging
 import os
 import time
-from collections import defaultdict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
 from crawler.config import Config
-from crawler.extract.page import Extraction, extract
 from crawler.fetch.client import Fetcher, FetchResult
-from crawler.frontier import plan_links, reopen, seed_entries
-from crawler.records import (
-    CommentRecord,
-    FrontierRow,
-    LinkRecord,
-    PageRecord,
-    RunCounters,
-    SaveOutcome,
-)
+from crawler.fetch.slots import Slots
+from crawler.frontier import reopen, seed_entries
+from crawler.parsers import Parsers, default_parsers, failure_reason, page_record
+from crawler.records import TRANSIENT_ERRORS, FrontierRow, RunCounters, SaveOutcome
 from crawler.runlock import RunLock
-from crawler.urls import blog_of, comment_page_post, host_of
-from crawler.writer import PageWrite, StoreWriter
-from db.graph import verify_pingbacks
-from db.store import Store
+from crawler.sinks import DatabaseSink, PageWrite, Sink
+from crawler.urls import comment_page_post
+from crawler.writer import StoreWriter
+from db.backend import Backend
+from db.store import RUN_LEASE, DatabaseFault, Store
 
-PING_KINDS = frozenset({"pingback", "trackback"})
+log = logging.getLogger(__name__)
+
 # Not the URL's fault: the host is paused or its robots.txt unreadable; ask again later.
 RETRY_LATER = frozenset({"host_paused", "robots_unavailable"})
-HOST_PAUSE_RETRY = 60.0  # seconds before a URL of a paused host is offered again
-# Failures worth another try on a later run, up to MAX_ATTEMPTS claims of one URL.
-TRANSIENT_ERRORS = (
-    "timeout",
-    "connection_error",
-    "connection_reset",
-    "proxy_error",
-    "http_429",
-    "http_500",
-    "http_502",
-    "http_503",
-    "http_504",
-)
-MAX_ATTEMPTS = 3
+HOST_PAUSE_RETRY = 60.0  # seconds before such a URL is offered again (unless the slot knows)
+# A host held off longer than this (a pause, a long Retry-After) gives its queued URLs
+# back to the frontier, due when the hold-off ends, instead of keeping them (and the run).
+HOLD_IN_MEMORY = 60.0
+PARSE_ERROR = "parse_error"  # processing the answer raised: recorded, not offered again
+FETCH_ERROR = "fetch_error"  # the fetcher itself raised
+MAX_ATTEMPTS = 3  # claims of one URL that failed for a passing reason, over the runs
 CLAIM_EVERY = 0.25  # seconds between claims made only to find work for idle hosts
 CLAIM_SOON = 0.02  # ... or this, when a fetched page just gave such a host new work
-# Pages handed to the database thread and not yet written hold their text: at most this
-# many, and this many characters in all (a few 5 MB pages must not pile up).
-WRITES_IN_HAND, TEXT_IN_HAND = 128, 32_000_000
-LAUNCH_LEAD = 0.05  # seconds before its host's turn that a fetch may start
+HEARTBEAT = RUN_LEASE / 4  # seconds between commits (lease renewals) of an idle run
+# Writes handed to the database thread and not yet reported hold their page text and
+# records: at most this many, weighing at most this many characters in all.
+WRITES_IN_HAND, WEIGHT_IN_HAND = 128, 32_000_000
 
 
 @dataclass
@@ -95,56 +93,77 @@ class RunSummary:
 
 
 class Engine:
-    """One crawl run over a store. Create, then ``await run(seeds)``."""
+    """One crawl run over a store. Create, then ``await run(seeds)``.
+
+    ``holding_lock``: the caller holds the database's run lock, so any other run still
+    marked running is dead (otherwise only expired leases say so). ``parsers`` choose how
+    each answer is read; ``sinks`` get every finished URL after the database.
+    """
 
     def __init__(
         self,
         config: Config,
-        store: Store,
+        store: Backend,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         on_page: Callable[[PageEvent], None] | None = None,
         stop: asyncio.Event | None = None,
+        parsers: Parsers | None = None,
+        sinks: Sequence[Sink] = (),
+        holding_lock: bool = False,
     ) -> None:
         self.config = config
         self.store = store
         self.transport = transport
         self.on_page = on_page or (lambda event: None)
         self.stop = stop or asyncio.Event()
+        self.parsers = parsers or default_parsers(config)
+        self.sinks = list(sinks)
+        self.holding_lock = holding_lock
         self.counters = RunCounters()
-        self._pending: dict[str, deque[FrontierRow]] = defaultdict(deque)
-        self._active: dict[str, int] = defaultdict(int)
-        self._running: dict[asyncio.Task[FetchResult], FrontierRow] = {}
-        self._last_launch: dict[str, float] = {}
-        self._next_ready: float | None = None
+        self._running: dict[asyncio.Task[PageWrite], FrontierRow] = {}
+        self._next_ready: float | None = None  # when the slots have a host ready next
+        self._claim_wake: float | None = None  # when a claim put off for now is due
+        self._new_work: asyncio.Future[Any] | None = None  # the last write adding such work
         self._last_claim = 0.0
+        self._last_beat = time.monotonic()
+        self._slots: Slots | None = None
         self._starving = False
         self._claim: asyncio.Future[tuple[list[FrontierRow], int]] | None = None
         self._empty_at: int | None = None  # writes done when a claim came back empty
 
     async def run(self, seeds: Iterable[str] = ()) -> RunSummary:
         started = time.monotonic()
-        run_id = self.store.start_run(os.getpid())
         invalid = self._prepare(seeds)
+        run_id = self.store.start_run(os.getpid())
         status = "crashed"
-        writer = StoreWriter(self.store, self.config.crawl.recrawl_after_seconds)
+        database = DatabaseSink(
+            self.store, run_id, self.counters, self.config.crawl.recrawl_after_seconds
+        )
+        writer = StoreWriter(self.store, run_id, [database, *self.sinks])
         try:
             async with Fetcher(self.config, transport=self.transport, host_store=writer) as f:
-                status = await self._loop(f, writer, started)
+                try:
+                    status = await self._loop(f, writer, started)
+                finally:
+                    await self._cancel_running()  # before the client closes under them
             await self._settle(writer)
             writer.close()
             # Pingbacks left without a verdict by an older version or a killed run.
-            verify_pingbacks(self.store.db, unknown_only=True)
+            self.store.verify_pingbacks(None, unknown_only=True)
+        except BaseException as exc:
+            writer.close()
+            self._abandon(run_id, fault=isinstance(exc, DatabaseFault))
+            raise
         finally:
             writer.close()  # from here on the store is used from this thread only
-            self.store.release_claimed()
-            self.store.finish_run(run_id, status, self.counters)
+        self.store.finish_run(run_id, status, self.counters)
         frontier = self.store.frontier_counts()
         elapsed = time.monotonic() - started
         return RunSummary(run_id, status, self.counters, frontier, elapsed, invalid)
 
     def _prepare(self, seeds: Iterable[str]) -> list[str]:
-        self.store.release_claimed()
+        self.store.end_dead_runs(holding_lock=self.holding_lock)
         entries, invalid = seed_entries(seeds)
         self.store.enqueue(entries)
         reopen(self.store, self.config)  # what changed settings no longer refuse
@@ -153,130 +172,157 @@ class Engine:
         self.store.commit()
         return invalid
 
+    def _abandon(self, run_id: int, fault: bool) -> None:
+        """The run failed: return its claims and close its row as ``crashed`` if the
+        database still allows it. After a database fault the open batch is dropped (what
+        was committed stays; a later run redoes the rest)."""
+        if fault:
+            self.store.rollback()
+        with suppress(DatabaseFault):
+            self.store.finish_run(run_id, "crashed", self.counters)
+
     # -- the loop ---------------------------------------------------------------------
     async def _loop(self, fetcher: Fetcher, writer: StoreWriter, started: float) -> str:
         limit = self.config.crawl.max_runtime_seconds
         deadline = started + limit if limit > 0 else None
+        slots = self._slots = fetcher.slots
         while True:
             if self.stop.is_set():
-                await self._drain(writer, grace=10.0)
+                await self._drain(writer, slots, grace=10.0)
                 return "interrupted"
             if deadline is not None and time.monotonic() >= deadline:
-                await self._drain(writer, grace=10.0)
+                await self._drain(writer, slots, grace=10.0)
                 return "ok"
-            self._take_claim(writer)
+            self._take_claim(writer, slots)
             self._report(writer)
+            self._heartbeat(writer)
+            self._give_back_held(writer, slots)
             self._launch(fetcher, writer)
-            if self._finished(writer):
+            if self._finished(writer, slots):
                 return "ok"
             await self._wait_some(writer, deadline)
 
-    def _finished(self, writer: StoreWriter) -> bool:
+    def _finished(self, writer: StoreWriter, slots: Slots) -> bool:
         if self._running:
             return False
         if self._budget_left() <= 0:
             return True
         # Nothing left only when a claim that saw every write handed over came back empty.
-        return not self._pending and self._claim is None and self._empty_at == writer.submitted
+        return not slots.queued() and self._claim is None and self._empty_at == writer.submitted
 
     def _budget_left(self) -> int:
         return self.config.crawl.max_pages - self.counters.fetched - len(self._running)
 
     def _launch(self, fetcher: Fetcher, writer: StoreWriter) -> None:
+        """Start the URLs of the hosts the slots say are ready, while there is room."""
         concurrency = self.config.politeness.concurrency
-        per_host = self.config.politeness.per_host
-        self._refill(writer, concurrency)
-        self._next_ready = None
+        slots = fetcher.slots
+        self._refill(writer, slots, concurrency)
         now = time.monotonic()
-        for host in list(self._pending):
-            queue = self._pending[host]
-            while queue and self._active[host] < per_host:
+        for host in slots.ready_hosts(now):
+            while slots.can_take(host, now):
                 if len(self._running) >= concurrency or self._budget_left() <= 0:
+                    self._next_ready = None  # a finished task wakes the loop
                     return
-                # A task started long before the host's delay has passed would only sit in
-                # its politeness slot, holding one of the `concurrency` places other hosts
-                # need; one started a little early has its checks done and goes out on time.
-                delay = fetcher.host_delay(host)
-                lead = min(LAUNCH_LEAD, delay / 2)
-                ready = self._last_launch.get(host, -delay) + delay - lead
-                if delay and now < ready:
-                    self._next_ready = min(self._next_ready or ready, ready)
-                    break
-                self._start(fetcher, queue.popleft(), max(now, ready + lead))
-            if not queue:
-                del self._pending[host]
-            elif self._active[host]:
-                # Round robin: when `concurrency` runs out, other hosts come first next time.
-                self._pending[host] = self._pending.pop(host)
+                row: FrontierRow = slots.take(host, now)
+                task = asyncio.create_task(self._handle(fetcher, row))
+                self._running[task] = row
+        self._next_ready = slots.next_ready()
 
-    def _start(self, fetcher: Fetcher, row: FrontierRow, turn: float) -> None:
-        """Start fetching ``row``; ``turn`` is when its host's delay lets it go out."""
-        self._active[row.host] += 1
-        self._last_launch[row.host] = turn
-        task = asyncio.create_task(
-            fetcher.fetch(row.url, etag=row.etag, last_modified=row.last_modified)
-        )
-        self._running[task] = row
-
-    def _refill(self, writer: StoreWriter, concurrency: int) -> None:
+    def _refill(self, writer: StoreWriter, slots: Slots, concurrency: int) -> None:
         """Ask for more rows when few are waiting, or (now and then) when fewer hosts than
         ``concurrency`` have work here while the frontier may hold URLs of others."""
+        self._claim_wake = None
         if self._claim is not None or self._budget_left() <= 0:
             return
-        if self._empty_at == writer.completed:
-            return  # nothing due at the last claim; wait for writes that may add some
-        waiting = sum(len(q) for q in self._pending.values())
         now = time.monotonic()
         since = now - self._last_claim
-        few_hosts = len(self._pending) < concurrency and (
-            since > CLAIM_EVERY or (self._starving and since > CLAIM_SOON)
-        )
-        if waiting >= concurrency * 4 or (waiting >= concurrency and not few_hosts):
+        if self._empty_at == writer.completed and since < CLAIM_EVERY:
+            # Nothing was due at the last claim and no write since added any: look again
+            # a little later (URLs postponed for a short while may be due by then).
+            self._claim_wake = self._last_claim + CLAIM_EVERY
             return
+        waiting = slots.queued()
+        if waiting >= concurrency * 4:
+            return
+        if waiting >= concurrency:
+            if slots.hosts_with_work() >= concurrency:
+                return
+            pause = CLAIM_SOON if self._starving else CLAIM_EVERY
+            if since <= pause:
+                self._claim_wake = self._last_claim + pause
+                return
         self._last_claim = now
         self._starving = False
         self._claim = writer.claim(max(concurrency * 4, 32))
 
-    def _take_claim(self, writer: StoreWriter) -> None:
+    def _take_claim(self, writer: StoreWriter, slots: Slots) -> None:
         if self._claim is None or not self._claim.done():
             return
         (rows, written), self._claim = self._claim.result(), None
         for row in rows:
-            self._pending[row.host].append(row)
+            slots.push(row.host, [row])
         self._empty_at = None if rows else written
+
+    def _give_back_held(self, writer: StoreWriter, slots: Slots) -> None:
+        """Queued URLs of a host held off for long (paused) go back to the frontier."""
+        for host in slots.held_hosts(HOLD_IN_MEMORY):
+            retry_in = slots.held_for(host)
+            for row in slots.drain(host):
+                result = FetchResult(row.url, row.url, error="host_paused")
+                writer.write(PageWrite(row, result, "postpone", "host_paused", retry_in=retry_in))
+
+    def _heartbeat(self, writer: StoreWriter) -> None:
+        """Renew the run's lease (and write its counters) when no commit came for a while."""
+        now = time.monotonic()
+        if now - self._last_beat >= HEARTBEAT:
+            self._last_beat = now
+            writer.checkpoint_soon()
 
     async def _wait_some(self, writer: StoreWriter, deadline: float | None) -> None:
         stop_waiter = asyncio.create_task(self.stop.wait())
-        waiters: list[asyncio.Future[object]] = [*self._running, stop_waiter]
+        waiters: list[asyncio.Future[Any]] = [*self._running, stop_waiter]
         if self._claim is not None:
-            waiters.append(self._claim)  # type: ignore[arg-type]
-        elif not self._running and not self._pending and writer.backlog():
-            waiters.append(writer.newest())  # what it enqueues may be the work left
-        wake = min((t for t in (deadline, self._next_ready) if t is not None), default=None)
-        timeout = None if wake is None else max(0.0, wake - time.monotonic())
-        done, _ = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            waiters.append(self._claim)
+        if self._new_work is not None and not self._new_work.done():
+            # It enqueues work for a host with none here: do not wait for a slow fetch.
+            waiters.append(self._new_work)
+        done, _ = await asyncio.wait(
+            waiters, timeout=self._timeout(deadline), return_when=asyncio.FIRST_COMPLETED
+        )
         stop_waiter.cancel()
         for task in done:
             if task in self._running:
-                self._finish(task, writer)  # type: ignore[arg-type]
-        if writer.backlog() > WRITES_IN_HAND or writer.text_in_hand > TEXT_IN_HAND:
+                self._finish(task, writer)
+        if writer.backlog() > WRITES_IN_HAND or writer.weight_in_hand > WEIGHT_IN_HAND:
             await writer.settle(min(WRITES_IN_HAND, writer.backlog() // 2))
             self._report(writer)
 
-    async def _drain(self, writer: StoreWriter, grace: float) -> None:
+    def _timeout(self, deadline: float | None) -> float:
+        """Seconds until something but a finished task or write needs the loop."""
+        now = time.monotonic()
+        wakes = [now + HEARTBEAT, deadline, self._next_ready, self._claim_wake]
+        return max(0.0, min(t for t in wakes if t is not None) - now)
+
+    async def _drain(self, writer: StoreWriter, slots: Slots, grace: float) -> None:
         """Let in-flight fetches finish (up to ``grace`` seconds); the rest go back."""
         if self._running:
-            done, not_done = await asyncio.wait(list(self._running), timeout=grace)
+            done, _not_done = await asyncio.wait(list(self._running), timeout=grace)
             for task in done:
                 self._finish(task, writer)
-            for task in not_done:
-                task.cancel()
-            if not_done:
-                await asyncio.gather(*not_done, return_exceptions=True)
-            self._running.clear()
-        self._pending.clear()
+            await self._cancel_running()
+        slots.drain()
         if self._claim is not None:
-            await asyncio.wait([self._claim])  # its rows go back with release_claimed
+            await asyncio.wait([self._claim])  # its rows go back with the run's claims
+
+    async def _cancel_running(self) -> None:
+        """Stop the fetches still in flight; their URLs stay claimed until released."""
+        tasks = list(self._running)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self._running.clear()
 
     async def _settle(self, writer: StoreWriter) -> None:
         """Wait for every write handed over, report them, commit."""
@@ -291,129 +337,77 @@ class Engine:
                 self.counters.new_links += outcome.new_links
                 self.counters.new_comments += outcome.new_comments
             # New work for a host with nothing in hand: claim it soon, not a slot later.
-            self._starving = self._starving or any(
-                e.state == "queued" and e.host not in self._pending for e in item.entries
-            )
+            self._starving = self._starving or self._brings_new_hosts(item)
             self.on_page(PageEvent(item.row, item.result, outcome))
 
-    def _finish(self, task: asyncio.Task[FetchResult], writer: StoreWriter) -> None:
+    def _finish(self, task: asyncio.Task[PageWrite], writer: StoreWriter) -> None:
         row = self._running.pop(task)
-        self._active[row.host] -= 1
-        item = self._classify(row, task.result())
-        if item.action == "page":
-            self._fill_page(item)
-        writer.write(item)
+        try:
+            item = task.result()
+        except DatabaseFault:
+            raise
+        except Exception as exc:  # _handle records its own trouble; this is a last net
+            item = self._poisoned(row, FetchResult(row.url, row.url), exc)
+        written = writer.write(item)
+        if self._brings_new_hosts(item):
+            self._new_work = written
 
-    # -- preparing one result's write -------------------------------------------------------
-    def _classify(self, row: FrontierRow, result: FetchResult) -> PageWrite:
+    def _brings_new_hosts(self, item: PageWrite) -> bool:
+        """Whether ``item`` enqueues work for a host with none queued here."""
+        slots = self._slots
+        return any(
+            e.state == "queued" and (slots is None or not slots.has_work(e.host))
+            for e in item.entries
+        )
+
+    # -- one URL: fetch, then read the answer -------------------------------------------
+    async def _handle(self, fetcher: Fetcher, row: FrontierRow) -> PageWrite:
+        """Fetch ``row`` and prepare its write; any trouble becomes a recorded error."""
+        try:
+            result = await fetcher.fetch(row.url, etag=row.etag, last_modified=row.last_modified)
+        except DatabaseFault:  # host state could not be read: the run's trouble, not the URL's
+            raise
+        except Exception as exc:
+            log.warning("%s %s: %s: %s", FETCH_ERROR, row.url, type(exc).__name__, exc)
+            result = FetchResult(row.url, row.url, error=FETCH_ERROR)
+        finally:
+            fetcher.slots.done(row.host)
+        try:
+            return await self._process(row, result, fetcher.slots)
+        except DatabaseFault:
+            raise
+        except Exception as exc:
+            return self._poisoned(row, result, exc)
+
+    async def _process(self, row: FrontierRow, result: FetchResult, slots: Slots) -> PageWrite:
         if result.error in RETRY_LATER:
-            return PageWrite(row, result, "postpone", result.error, retry_in=HOST_PAUSE_RETRY)
+            retry_in = slots.held_for(row.host) or HOST_PAUSE_RETRY
+            return PageWrite(row, result, "postpone", result.error, retry_in=retry_in)
         if result.skip_reason:
             self.counters.skipped += 1
             return PageWrite(row, result, "skip", result.skip_reason)
-        self.counters.fetched += 1
         if result.status == 304:
+            self.counters.fetched += 1
             self.counters.not_modified += 1
             return PageWrite(row, result, "not_modified")
+        parsed = await self.parsers.choose(row, result)(row, result)
         failed = result.error is not None or (result.status or 0) >= 400
+        self.counters.fetched += 1
         self.counters.failed += int(failed)
-        return PageWrite(row, result, "page", _failure_reason(result), failed=failed)
+        item = PageWrite(row, result, "page", failure_reason(result), failed=failed)
+        item.page, item.comments, item.links = parsed.page, parsed.comments, parsed.links
+        item.entries, item.digest, item.fresh = parsed.entries, parsed.digest, parsed.fresh
+        return item
 
-    def _fill_page(self, item: PageWrite) -> None:
-        """Extract the page and turn it into records for the store."""
-        row, result = item.row, item.result
-        extraction = extract(result.text, result.final_url, result.headers) if result.text else None
-        post_url = row.post_url or comment_page_post(row.url)
-        owner = post_url or row.url
-        item.page = self._page_record(row, result, extraction, post_url)
-        item.comments = comment_records(owner, extraction)
-        item.links = link_records(row.url, owner, extraction)
-        if extraction is not None:
-            item.digest = comments_digest(item.comments)
-            item.fresh = result.status == 200
-            item.entries = plan_links(row.url, row.depth, extraction, self.config, post_url)
-
-    def _page_record(
-        self,
-        row: FrontierRow,
-        result: FetchResult,
-        extraction: Extraction | None,
-        post_url: str | None,
-    ) -> PageRecord:
-        page = PageRecord(
-            url=row.url,
-            final_url=result.final_url,
-            host=host_of(row.url),
-            blog=blog_of(row.url),
-            depth=row.depth,
-            status=result.status,
-            content_type=result.content_type,
-            error=_failure_reason(result),
-            etag=result.etag,
-            last_modified=result.last_modified,
-            size=result.size,
-            html=result.text,
-            post_url=post_url,
-        )
-        if extraction is not None:
-            page.title = extraction.title
-            page.is_post = extraction.is_post and post_url is None
-            page.published = extraction.published
-            page.author = extraction.author
-            page.text = extraction.text
-            page.canonical = extraction.canonical
-            page.pingback_endpoint = extraction.pingback_endpoint
-            page.webmention_endpoint = extraction.webmention_endpoint
-            page.feeds = extraction.feeds
-        return page
-
-
-def comment_records(owner: str, extraction: Extraction | None) -> list[CommentRecord]:
-    """The comments of a page as store records, attached to their post ``owner``."""
-    if extraction is None:
-        return []
-    return [
-        CommentRecord(
-            owner,
-            c.kind,
-            c.comment_id,
-            c.author,
-            c.author_url,
-            c.published,
-            c.text,
-            c.source_url,
-            c.source_title,
-        )
-        for c in extraction.comments
-    ]
-
-
-def link_records(url: str, owner: str, extraction: Extraction | None) -> list[LinkRecord]:
-    """The links found on ``url`` as graph edges; ``owner`` is the post it belongs to."""
-    if extraction is None:
-        return []
-    records = []
-    owner_blog = blog_of(owner)  # one end of every edge is the owner
-    for link in extraction.links:
-        if link.dst == owner:
-            continue
-        # A pingback on post T from source S means "S links to T".
-        src, dst = (link.dst, owner) if link.kind in PING_KINDS else (owner, link.dst)
-        same = blog_of(link.dst) == owner_blog
-        records.append(LinkRecord(src, dst, link.kind, url, link.anchor, link.rel, same))
-    return records
-
-
-def _failure_reason(result: FetchResult) -> str | None:
-    if result.error:
-        return result.error
-    if result.status is not None and result.status >= 400:
-        return f"http_{result.status}"
-    return None
-
-
-def comments_digest(comments: list[CommentRecord]) -> str:
-    return hashlib.sha1("\n".join(sorted(c.id for c in comments)).encode()).hexdigest()
+    def _poisoned(self, row: FrontierRow, result: FetchResult, exc: Exception) -> PageWrite:
+        """The answer could not be read: store the page as failed with ``parse_error``."""
+        log.warning("%s %s: %s: %s", PARSE_ERROR, row.url, type(exc).__name__, exc)
+        self.counters.fetched += 1
+        self.counters.failed += 1
+        result.text = None  # whatever broke the parser is not stored either
+        result.error = PARSE_ERROR
+        page = page_record(row, result, None, row.post_url or comment_page_post(row.url))
+        return PageWrite(row, result, "page", PARSE_ERROR, page=page, failed=True)
 
 
 async def crawl_async(
@@ -427,11 +421,17 @@ async def crawl_async(
     """Run one crawl into ``config.crawl.database`` while holding its run lock."""
     with RunLock(config.crawl.database):
         store = Store.open(config.crawl.database)
+        engine = Engine(
+            config, store, transport=transport, on_page=on_page, stop=stop, holding_lock=True
+        )
         try:
-            engine = Engine(config, store, transport=transport, on_page=on_page, stop=stop)
-            return await engine.run([*config.crawl.seeds, *seeds])
-        finally:
-            store.close()
+            summary = await engine.run([*config.crawl.seeds, *seeds])
+        except BaseException:
+            with suppress(DatabaseFault):  # the trouble already on its way up says more
+                store.close()
+            raise
+        store.close()
+        return summary
 
 
 def crawl(config: Config, seeds: Iterable[str] = (), **options: object) -> RunSummary:

@@ -4,12 +4,13 @@ During a run every store call goes to one thread of its own, so that a page's wr
 never holds up a request whose host's turn has come (pacing is kept to milliseconds;
 SQLite works with the GIL released). One thread, one connection, first in first out,
 except that a claim — the loop is waiting for work — goes ahead of the queued writes and
-says how many writes were done by then. A page with its comments, links and frontier
-changes is written in one go, in the store's open batch; each batch ends with the
-verdicts on the pingbacks its pages settle (:meth:`StoreWriter.checkpoint`).
+says how many writes were done by then. Each :class:`~crawler.sinks.PageWrite` goes to
+every sink in order (the database first, :mod:`crawler.sinks`); each batch ends with the
+sinks flushed, the others before the database's commit (:meth:`StoreWriter.checkpoint`).
 
-The engine extracts a page on the loop, hands a :class:`PageWrite` over and keeps at most
-``WRITES_IN_HAND`` of them unfinished (each holds a page body).
+The engine keeps the writes in hand bounded (:attr:`StoreWriter.weight_in_hand`: page
+text plus the records each carries). When the database fails (:class:`DatabaseFault`),
+later writes and claims fail at once with the same fault instead of each waiting for it.
 """
 
 from __future__ import annotations
@@ -19,50 +20,24 @@ import itertools
 import queue
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
-from crawler.fetch.client import FetchResult
-from crawler.frontier import revisit_interval
-from crawler.records import (
-    CommentRecord,
-    FrontierEntry,
-    FrontierRow,
-    LinkRecord,
-    PageRecord,
-    PageState,
-    SaveOutcome,
-    iso_in,
-)
-from db.graph import verify_pingbacks
-from db.store import Store
+from crawler.records import FrontierRow, SaveOutcome
+from crawler.sinks import PageWrite, Sink
+from db.backend import Backend
+from db.store import DatabaseFault
+
+__all__ = ["PageWrite", "StoreWriter"]
 
 T = TypeVar("T")
+RECORD_WEIGHT = 200  # characters a link, comment or frontier record costs in memory, about
 
 
-@dataclass
-class PageWrite:
-    """What one finished frontier URL changes in the store.
-
-    ``postpone``: ask again in ``retry_in`` seconds (host paused, robots.txt unreadable);
-    ``skip``: never requested, for ``reason``; ``not_modified``: a 304 to a re-visit;
-    ``page``: a fetched page (``failed`` with ``reason`` when it is an error).
-    """
-
-    row: FrontierRow
-    result: FetchResult  # for the page event the engine reports once written
-    action: Literal["postpone", "skip", "not_modified", "page"]
-    reason: str | None = None
-    retry_in: float = 0.0
-    page: PageRecord | None = None
-    comments: list[CommentRecord] = field(default_factory=list)
-    links: list[LinkRecord] = field(default_factory=list)
-    digest: str | None = None
-    entries: list[FrontierEntry] = field(default_factory=list)
-    fresh: bool = False
-    failed: bool = False
+def weight(item: PageWrite) -> int:
+    """What a write in hand costs in memory, in characters of page text."""
+    return len(item.result.text or "") + RECORD_WEIGHT * item.records()
 
 
 class _DatabaseThread:
@@ -98,14 +73,15 @@ class _DatabaseThread:
 
 
 class StoreWriter:
-    """The store behind one thread; also the fetcher's ``HostStore`` for the run."""
+    """The store behind one thread, the sinks on it; also the fetcher's ``HostStore``."""
 
-    def __init__(self, store: Store, recrawl_after: float) -> None:
+    def __init__(self, store: Backend, run_id: int, sinks: Sequence[Sink]) -> None:
         self.store = store
-        self.recrawl_after = recrawl_after
+        self.run_id = run_id
+        self.sinks = list(sinks)
         self.submitted = 0  # writes handed over so far
         self.completed = 0  # ... and written (counted on the database thread)
-        self.text_in_hand = 0  # characters of page text in the writes not yet reported
+        self.weight_in_hand = 0  # :func:`weight` of the writes not yet reported
         self._thread = _DatabaseThread()
         self._writes: deque[tuple[PageWrite, asyncio.Future[SaveOutcome | None]]] = deque()
         self._side: list[asyncio.Future[Any]] = []
@@ -113,27 +89,33 @@ class StoreWriter:
         # earlier runs committed (this run's hosts are in the fetcher's memory).
         self._reader = store.reader()
         self._closed = False
-        self._touched: set[str] = set()  # pages written since the last checkpoint
+        self._fault: DatabaseFault | None = None  # the first, re-raised by later calls
 
     # -- the loop's side ------------------------------------------------------------------
     def call(self, fn: Callable[..., T], *args: Any, urgent: bool = False) -> asyncio.Future[T]:
         """Run ``fn(*args)`` on the database thread, after everything handed over before
         (``urgent``: before the writes still waiting)."""
-        return asyncio.wrap_future(self._thread.submit(fn, *args, urgent=urgent))
+        return asyncio.wrap_future(self._thread.submit(self._guard, fn, *args, urgent=urgent))
 
-    def write(self, item: PageWrite) -> None:
+    def write(self, item: PageWrite) -> asyncio.Future[SaveOutcome | None]:
         self.submitted += 1
-        self.text_in_hand += len(item.result.text or "")
-        self._writes.append((item, self.call(self._write, item)))
+        self.weight_in_hand += weight(item)
+        future = self.call(self._write, item)
+        self._writes.append((item, future))
+        return future
 
     def claim(self, limit: int) -> asyncio.Future[tuple[list[FrontierRow], int]]:
         """Claim due rows ahead of the queued writes; also says how many writes were done
         by then (URLs those still to come enqueue are for the next claim)."""
 
         def claim() -> tuple[list[FrontierRow], int]:
-            return self.store.claim(limit), self.completed
+            return self.store.claim(self.run_id, limit), self.completed
 
         return self.call(claim, urgent=True)
+
+    def checkpoint_soon(self) -> None:
+        """End the batch after what was handed over (a heartbeat: renews the run's lease)."""
+        self._side.append(self.call(self.checkpoint))
 
     def backlog(self) -> int:
         return len(self._writes)
@@ -146,7 +128,7 @@ class StoreWriter:
         out = []
         while self._writes and self._writes[0][1].done():
             item, future = self._writes.popleft()
-            self.text_in_hand -= len(item.result.text or "")
+            self.weight_in_hand -= weight(item)
             out.append((item, future.result()))
         return out
 
@@ -165,6 +147,8 @@ class StoreWriter:
         if not self._closed:
             self._closed = True
             self._thread.shutdown()
+            for sink in self.sinks:
+                sink.close()
             if self._reader is not None:
                 self._reader.close()
 
@@ -179,47 +163,24 @@ class StoreWriter:
         self._side = [f for f in self._side if not f.done() or f.exception() is not None]
 
     # -- the database thread's side -------------------------------------------------------
+    def _guard(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._fault is not None:
+            raise self._fault
+        try:
+            return fn(*args)
+        except DatabaseFault as fault:
+            self._fault = fault
+            raise
+
     def _write(self, item: PageWrite) -> SaveOutcome | None:
-        store, url = self.store, item.row.url
-        outcome = None
-        if item.action == "postpone":
-            store.postpone(url, item.retry_in, item.reason or "")
-        elif item.action == "skip":
-            store.finish(url, "skipped", item.reason)
-        elif item.action == "not_modified":
-            prior = store.page_state(url)
-            store.mark_not_modified(url, *self._next_visit(prior, changed=False))
-            store.finish(url, "done")
-        else:
-            outcome = self._save(item)
-        if store.commit_due():
+        outcomes = [sink.write(item) for sink in self.sinks]
+        if self.store.commit_due():
             self.checkpoint()
         self.completed += 1
-        return outcome
+        return next((o for o in outcomes if o is not None), None)
 
     def checkpoint(self) -> None:
-        """Give the pingbacks from and on the pages written since the last checkpoint their
-        verdicts, and commit: a page and the verdicts it settles are kept together."""
-        if self._touched:
-            verify_pingbacks(self.store.db, self._touched, post_urls=self._touched)
-            self._touched = set()
-        self.store.commit()
-
-    def _save(self, item: PageWrite) -> SaveOutcome:
-        store, page = self.store, item.page
-        assert page is not None
-        prior = store.page_state(page.url)
-        if page.is_post:
-            changed = item.digest is not None and item.digest != prior.comments_hash
-            page.next_fetch_at, page.recrawl_interval = self._next_visit(prior, changed)
-        outcome = store.save_page(
-            page, item.comments, item.links, item.digest, replace_links=item.fresh, prior=prior
-        )
-        store.enqueue(item.entries)
-        store.finish(item.row.url, "failed" if item.failed else "done", item.reason)
-        self._touched.update((page.url, page.post_url or page.url))
-        return outcome
-
-    def _next_visit(self, prior: PageState, changed: bool) -> tuple[str, float]:
-        interval = revisit_interval(prior.recrawl_interval, changed, self.recrawl_after)
-        return iso_in(interval), interval
+        """End the batch: the other sinks make their writes durable, then the database
+        settles pingback verdicts, records the run's counters and commits."""
+        for sink in reversed(self.sinks):
+            sink.flush()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 PAGE_COLUMNS: dict[str, type] = {
     "url": str,
@@ -267,11 +267,18 @@ def _v3_comments_search_and_labelled_links(db: sqlite_utils.Database) -> None:
         db.add_foreign_keys([("links", *fk) for fk in wanted])
 
 
+def _v4_claims_and_leases(db: sqlite_utils.Database) -> None:
+    """A claim names its run; a run holds a lease it renews (see db/backend.py)."""
+    db.table("frontier").add_column("claimed_by", int)
+    db.table("runs").add_column("lease_until", str)
+
+
 # MIGRATIONS[i] brings a database from version i to i + 1. Append, never edit.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _create_v1,
     _v2_related_by_final_and_canonical_url,
     _v3_comments_search_and_labelled_links,
+    _v4_claims_and_leases,
 ]
 
 

@@ -1,23 +1,27 @@
 """Step 6 of the data flow: every write the crawler makes, in batched transactions.
 
-The crawler calls :class:`Store` with plain values (no HTTP objects cross into ``db/``),
-from its database thread (``crawler/writer.py``). Writes use raw SQL on one connection
-and are committed about every half second (:meth:`Store.commit_due`), so a ``kill -9``
-loses at most that much work and never leaves a half-written page: a page, its body,
-comments and links go in together.
+:class:`Store` is the SQLite implementation of the storage seam (:mod:`db.backend`). The
+crawler calls it with plain values (no HTTP objects cross into ``db/``), from its database
+thread (``crawler/writer.py``). Writes use raw SQL on one connection and are committed
+about every fifth of a second (:meth:`Store.commit_due`), so a ``kill -9`` loses at most
+that much work and never leaves a half-written page: a page, its body, comments and links
+go in together. When SQLite itself fails (disk full, locked, read-only, not a database)
+every method raises a :class:`DatabaseFault` subclass with a one-line message.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from functools import lru_cache
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import sqlite_utils
 
@@ -33,9 +37,79 @@ from crawler.records import (
     iso,
     iso_in,
 )
+from db.graph import verify_pingbacks
 from db.schema import open_database
 
-COMMIT_INTERVAL = 0.5  # seconds of work a hard kill may cost
+COMMIT_INTERVAL = 0.2  # seconds of work a hard kill may cost (at 100 pages/s: 20 pages)
+# A run renews its lease with every commit (and at least every RUN_LEASE / 4 seconds);
+# one whose lease has run out is dead, and its claims go back to the queue.
+RUN_LEASE = 120.0
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class DatabaseFault(Exception):
+    """The database itself failed (not the data written): the run cannot go on."""
+
+
+class DatabaseBusy(DatabaseFault):
+    """Locked or busy: another program holds it. Try again later (exit 75)."""
+
+
+class DatabaseFull(DatabaseFault):
+    """The disk (or the database's size limit) is full."""
+
+
+class DatabaseReadOnly(DatabaseFault):
+    """The file, its folder or the connection does not allow writing."""
+
+
+class DatabaseBroken(DatabaseFault):
+    """Not a database, corrupt, unreadable or unopenable."""
+
+
+# SQLite's primary result codes (the low byte of an extended code).
+_FAULTS: dict[int, tuple[type[DatabaseFault], str]] = {
+    5: (DatabaseBusy, "the database is busy (another program is writing); try again later"),
+    6: (DatabaseBusy, "the database is locked by another program; try again later"),
+    8: (DatabaseReadOnly, "the database is read-only"),
+    13: (DatabaseFull, "the database or disk is full"),
+    3: (DatabaseReadOnly, "no permission to write the database"),
+    10: (DatabaseBroken, "disk I/O error on the database"),
+    11: (DatabaseBroken, "the database file is corrupt"),
+    14: (DatabaseBroken, "the database file cannot be opened"),
+    26: (DatabaseBroken, "the file is not a database"),
+}
+
+
+def database_fault(exc: sqlite3.Error, path: str | None = None) -> DatabaseFault | None:
+    """The fault ``exc`` means, or None when it is about the data (a bad statement,
+    a value SQLite refuses), which is one page's trouble, not the database's."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:
+        return None
+    known = _FAULTS.get(code & 0xFF)
+    if known is None:
+        return None
+    kind, message = known
+    return kind(f"{path}: {message}" if path else message)
+
+
+def _guarded(method: Callable[P, R]) -> Callable[P, R]:
+    """Turn SQLite's errors that are the database's fault into :class:`DatabaseFault`."""
+
+    @functools.wraps(method)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except sqlite3.Error as exc:
+            fault = database_fault(exc, getattr(args[0], "path", None))
+            if fault is None:
+                raise
+            raise fault from exc
+
+    return guarded
 
 
 _UPSERT_PAGE = """
@@ -137,75 +211,132 @@ def _insert_rows(conn: sqlite3.Connection, statement: tuple[str, str], rows: lis
 
 
 class Store:
-    """All writes and the reads the crawl loop needs, on one SQLite connection."""
+    """The storage seam (:class:`db.backend.Backend`) on one SQLite connection."""
 
     def __init__(self, db: sqlite_utils.Database) -> None:
         self.db = db
         self.conn = db.conn
+        self.path: str | None = self.conn.execute("PRAGMA database_list").fetchone()[2] or None
         self._last_commit = time.monotonic()
         self._host_columns: set[str] | None = None
 
     @classmethod
     def open(cls, path: str | Path) -> Store:
-        return cls(open_database(path))
+        try:
+            return cls(open_database(path))
+        except sqlite3.Error as exc:
+            fault = database_fault(exc, str(path))
+            if fault is None:
+                raise
+            raise fault from exc
 
     def reader(self) -> Store | None:
         """A second connection to the same file, for reads from another thread: it sees
         what is committed. None for an in-memory database."""
-        path = self.conn.execute("PRAGMA database_list").fetchone()[2]
-        if not path:
+        if not self.path:
             return None
-        conn = sqlite3.connect(path, check_same_thread=False)
+        conn = sqlite3.connect(self.path, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout = 5000")
         return Store(sqlite_utils.Database(conn))
 
+    @_guarded
     def close(self) -> None:
-        self.commit()
-        self.conn.close()
+        try:
+            self.commit()
+        finally:
+            self.conn.close()
 
     # -- transactions -------------------------------------------------------------
+    @_guarded
     def commit(self) -> None:
         self.conn.commit()
         self._last_commit = time.monotonic()
 
+    def rollback(self) -> None:
+        with suppress(sqlite3.Error):  # after a fault SQLite may have rolled back already
+            self.conn.rollback()
+
     def commit_due(self) -> bool:
         return time.monotonic() - self._last_commit >= COMMIT_INTERVAL
 
-    def commit_if_due(self) -> bool:
-        if self.commit_due():
-            self.commit()
-            return True
-        return False
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """The writes inside are kept together or not at all, within the open batch."""
+        with self._faults():
+            if not self.conn.in_transaction:
+                self.conn.execute("BEGIN")
+            self.conn.execute("SAVEPOINT one_write")
+        try:
+            yield
+        except BaseException:
+            if self.conn.in_transaction:  # SQLite may have dropped it after a fault
+                with suppress(sqlite3.Error):
+                    self.conn.execute("ROLLBACK TO one_write")
+                    self.conn.execute("RELEASE one_write")
+            raise
+        with self._faults():
+            self.conn.execute("RELEASE one_write")
+
+    @contextmanager
+    def _faults(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            fault = database_fault(exc, self.path)
+            if fault is None:
+                raise
+            raise fault from exc
 
     # -- runs ---------------------------------------------------------------------
-    def start_run(self, pid: int) -> int:
-        """Mark runs left ``running`` by a dead process as crashed, then open a new run."""
-        self.conn.execute(
-            "UPDATE runs SET status = 'crashed', finished_at = coalesce(finished_at, ?) "
-            "WHERE status = 'running'",
-            (iso(),),
+    @_guarded
+    def end_dead_runs(self, *, holding_lock: bool) -> int:
+        """Mark runs ``crashed`` whose lease ran out — or, when the caller holds the
+        database's run lock (so no other run can be alive), every run still ``running``
+        — and return their claims (and any claim of no live run) to the queue."""
+        now = iso()
+        cursor = self.conn.execute(
+            "UPDATE runs SET status = 'crashed', finished_at = coalesce(finished_at, :now) "
+            "WHERE status = 'running' AND (:lock OR lease_until IS NULL OR lease_until < :now)",
+            {"now": now, "lock": int(holding_lock)},
         )
+        self.conn.execute(
+            "UPDATE frontier SET state = 'queued', claimed_by = NULL WHERE state = 'claimed' "
+            "AND (claimed_by IS NULL OR claimed_by NOT IN "
+            "(SELECT id FROM runs WHERE status = 'running'))"
+        )
+        self.commit()
+        return cursor.rowcount
+
+    @_guarded
+    def start_run(self, pid: int) -> int:
+        """Open a new run holding a fresh lease."""
         cursor = self.conn.execute(
             "INSERT INTO runs (started_at, status, pid, fetched, failed, skipped, new_pages,"
-            " new_links, new_comments, not_modified) VALUES (?, 'running', ?, 0, 0, 0, 0, 0, 0, 0)",
-            (iso(), pid),
+            " new_links, new_comments, not_modified, lease_until)"
+            " VALUES (?, 'running', ?, 0, 0, 0, 0, 0, 0, 0, ?)",
+            (iso(), pid, iso_in(RUN_LEASE)),
         )
         self.commit()
         return int(cursor.lastrowid or 0)
 
+    @_guarded
     def update_run(self, run_id: int, counters: RunCounters) -> None:
-        row = counters.as_row()
+        row = {**counters.as_row(), "lease_until": iso_in(RUN_LEASE)}
         assignments = ", ".join(f"{k} = :{k}" for k in row)
         self.conn.execute(f"UPDATE runs SET {assignments} WHERE id = :id", {**row, "id": run_id})
 
+    @_guarded
     def finish_run(self, run_id: int, status: str, counters: RunCounters) -> None:
+        self.release_claims(run_id)
         self.update_run(run_id, counters)
         self.conn.execute(
-            "UPDATE runs SET status = ?, finished_at = ? WHERE id = ?", (status, iso(), run_id)
+            "UPDATE runs SET status = ?, finished_at = ?, lease_until = NULL WHERE id = ?",
+            (status, iso(), run_id),
         )
         self.commit()
 
     # -- hosts (the fetcher's HostStore) --------------------------------------------
+    @_guarded
     def get_host(self, host: str) -> dict[str, Any] | None:
         cursor = self.conn.execute("SELECT * FROM hosts WHERE host = ?", (host,))
         row = cursor.fetchone()
@@ -213,6 +344,7 @@ class Store:
             return None
         return dict(zip([c[0] for c in cursor.description], row, strict=True))
 
+    @_guarded
     def save_host(self, host: str, **values: Any) -> None:
         if self._host_columns is None:
             self._host_columns = set(self.db["hosts"].columns_dict)
@@ -230,6 +362,7 @@ class Store:
         )
 
     # -- frontier -------------------------------------------------------------------
+    @_guarded
     def enqueue(self, entries: Iterable[FrontierEntry]) -> int:
         """Add URLs to the frontier; a URL already known keeps its state. Returns new rows."""
         now = iso()
@@ -242,32 +375,45 @@ class Store:
             _insert_rows(self.conn, _ENQUEUE, rows)
         return self.conn.total_changes - before
 
-    def claim(self, limit: int) -> list[FrontierRow]:
-        """Take up to ``limit`` due URLs (hosts interleaved) and mark them ``claimed``."""
+    @_guarded
+    def claim(self, run_id: int, limit: int) -> list[FrontierRow]:
+        """Take up to ``limit`` due URLs (hosts interleaved) and mark them claimed by run
+        ``run_id``."""
         rows = [FrontierRow(*r) for r in self.conn.execute(_CLAIMABLE, (iso(), limit))]
         self.conn.executemany(
-            "UPDATE frontier SET state = 'claimed', attempts = attempts + 1 WHERE url = ?",
-            [(r.url,) for r in rows],
+            "UPDATE frontier SET state = 'claimed', claimed_by = ?, attempts = attempts + 1 "
+            "WHERE url = ?",
+            [(run_id, r.url) for r in rows],
         )
         return rows
 
-    def release_claimed(self) -> int:
-        """Return claimed-but-unfinished work to the queue (after a crash or a stop)."""
-        cursor = self.conn.execute("UPDATE frontier SET state = 'queued' WHERE state = 'claimed'")
+    @_guarded
+    def release_claims(self, run_id: int) -> int:
+        """Return run ``run_id``'s claimed-but-unfinished work to the queue."""
+        cursor = self.conn.execute(
+            "UPDATE frontier SET state = 'queued', claimed_by = NULL "
+            "WHERE state = 'claimed' AND claimed_by = ?",
+            (run_id,),
+        )
         return cursor.rowcount
 
+    @_guarded
     def finish(self, url: str, state: str, reason: str | None = None) -> None:
         self.conn.execute(
-            "UPDATE frontier SET state = ?, reason = ?, next_attempt_at = NULL WHERE url = ?",
+            "UPDATE frontier SET state = ?, reason = ?, next_attempt_at = NULL, "
+            "claimed_by = NULL WHERE url = ?",
             (state, reason, url),
         )
 
+    @_guarded
     def postpone(self, url: str, seconds: float, reason: str) -> None:
         self.conn.execute(
-            "UPDATE frontier SET state = 'queued', reason = ?, next_attempt_at = ? WHERE url = ?",
+            "UPDATE frontier SET state = 'queued', reason = ?, next_attempt_at = ?, "
+            "claimed_by = NULL WHERE url = ?",
             (reason, iso_in(seconds), url),
         )
 
+    @_guarded
     def queue_due_recrawls(self) -> int:
         """Queue posts whose ``next_fetch_at`` has passed, with their known comment pages."""
         now = iso()
@@ -285,6 +431,7 @@ class Store:
         )
         return cursor.rowcount
 
+    @_guarded
     def requeue_failed(self, reasons: Iterable[str], max_attempts: int) -> int:
         """Give URLs that failed for a passing reason (timeouts, resets) another run."""
         reasons = list(reasons)
@@ -296,10 +443,12 @@ class Store:
         )
         return cursor.rowcount
 
+    @_guarded
     def frontier_counts(self) -> dict[str, int]:
         return dict(self.conn.execute("SELECT state, count(*) FROM frontier GROUP BY state"))
 
     # -- pages ------------------------------------------------------------------------
+    @_guarded
     def page_state(self, url: str) -> PageState:
         """What the store knows of a page before it is written again (one lookup)."""
         row = self.conn.execute(
@@ -307,6 +456,7 @@ class Store:
         ).fetchone()
         return PageState(True, row[0], row[1]) if row else PageState(False, None, None)
 
+    @_guarded
     def mark_not_modified(self, url: str, next_fetch_at: str, interval: float | None) -> None:
         self.conn.execute(
             "UPDATE pages SET fetched_at = ?, status = 304, error = NULL, next_fetch_at = ?, "
@@ -314,6 +464,7 @@ class Store:
             (iso(), next_fetch_at, interval, url),
         )
 
+    @_guarded
     def save_page(
         self,
         page: PageRecord,
@@ -400,3 +551,10 @@ class Store:
         ]
         _insert_rows(self.conn, _INSERT_LINKS, values)
         return self.conn.total_changes - before
+
+    @_guarded
+    def verify_pingbacks(self, pages: Iterable[str] | None, *, unknown_only: bool = False) -> int:
+        """Verdicts on the pingbacks from and on ``pages`` (see :func:`db.graph.verify_pingbacks`);
+        commits."""
+        pages = None if pages is None else list(pages)
+        return verify_pingbacks(self.db, pages, post_urls=pages, unknown_only=unknown_only)

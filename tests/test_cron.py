@@ -43,12 +43,12 @@ def post_html(title: str, citations: list[str] = (), pings: list[str] = (), extr
     )
 
 
-def build_web(site: SiteServer) -> list[str]:
+def build_web(site: SiteServer, hosts: int = len(HOSTS), pages: int = PAGES_PER_HOST) -> list[str]:
     """Four blogs; each seed post cites the other posts of its blog, and each post cites
     the next one, which lists it as a pingback. Returns the seeds."""
     seeds = []
-    for host in HOSTS:
-        posts = [f"http://{host}/p/{n}/" for n in range(1, PAGES_PER_HOST)]
+    for host in [f"blog{i}.test" for i in range(hosts)]:
+        posts = [f"http://{host}/p/{n}/" for n in range(1, pages)]
         site.add_page("/", post_html(f"{host} seed", posts), host=host)
         for n, url in enumerate(posts):
             cites = posts[n + 1 : n + 2]
@@ -130,6 +130,32 @@ def test_kill_9_then_resume_stores_every_page_once(tmp_path, web):
     statuses = [r["status"] for r in db.query("select status from runs order by id")]
     assert statuses == ["crashed", "ok"]
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_kill_9_at_100_pages_a_second_refetches_under_5_percent(tmp_path, site):
+    # Ten blogs of 90 posts at a delay of 0.1 s: 100 pages/s.
+    seeds = build_web(site, hosts=10, pages=90)
+    config = write_config(tmp_path, site, seeds, delay=0.1)
+    config.write_text(config.read_text().replace("concurrency = 8", "concurrency = 16"))
+    proc = start_crawl(config)
+    wait_for_hits(site, 300)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    killed_at = len(page_hits(site))
+    db = sqlite_utils.Database(tmp_path / "crawl.db")
+    crashed = next(iter(db["runs"].rows))
+    stored_then = db["pages"].count
+    # The counters go in with every commit: the crashed run shows what it fetched.
+    assert crashed["fetched"] > 0.8 * stored_then > 0, (crashed, stored_then)
+
+    second = start_crawl(config)
+    _, err = second.communicate(timeout=120)
+    assert second.returncode == 0, err
+    total = 10 * 90
+    assert db["pages"].count == total
+    twice = sum(1 for n in page_hits(site).values() if n > 1)
+    print(f"killed after {killed_at} pages, {stored_then} stored; {twice} of {total} twice")
+    assert twice < 0.05 * total, (twice, killed_at, stored_then)
 
 
 def test_a_second_run_exits_75_at_once(tmp_path, web):

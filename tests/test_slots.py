@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-from crawler.fetch.slots import Slots
+import pytest
+
+from crawler.fetch.slots import LAUNCH_LEAD, Slots
 
 SLACK = 0.005
 
@@ -87,3 +89,43 @@ def test_idle_slots_are_dropped() -> None:
         return len(slots)
 
     assert asyncio.run(go()) < 300
+
+
+# -- the queued work the engine hands out through the slots --------------------------------
+def test_a_hosts_next_url_is_handed_out_only_when_its_turn_is_near() -> None:
+    slots = Slots(0.2, 4, 16)
+    slots.push("a", [1, 2, 3])
+    now = time.monotonic()
+    assert slots.ready_hosts(now) == ["a"] and slots.take("a", now) == 1
+    # The next one would only wait in its slot, holding a place other hosts need.
+    assert not slots.can_take("a", now) and slots.ready_hosts(now) == []
+    assert slots.next_ready() == pytest.approx(now + 0.2 - LAUNCH_LEAD)
+    assert slots.can_take("a", now + 0.2 - LAUNCH_LEAD)
+    assert slots.ready_hosts(now + 0.2) == ["a"] and slots.take("a", now + 0.2) == 2
+    assert slots.next_ready() == pytest.approx(now + 0.4 - LAUNCH_LEAD)
+
+
+def test_work_in_hand_is_bounded_per_host_and_hosts_take_turns() -> None:
+    slots = Slots(0.0, 2, 16)
+    slots.push("a", [1, 2, 3])
+    slots.push("b", [4])
+    now = time.monotonic()
+    assert slots.ready_hosts(now) == ["a", "b"]
+    slots.take("a", now)
+    assert slots.ready_hosts(now) == ["b", "a"]  # round robin
+    slots.take("a", now)
+    assert not slots.can_take("a", now)  # per_host items in hand
+    slots.done("a")
+    assert slots.can_take("a", now) and slots.queued() == 2
+
+
+def test_a_long_hold_off_gives_the_hosts_work_back() -> None:
+    slots = Slots(0.0, 1, 16)
+    slots.push("paused", ["x", "y"])
+    slots.push("fine", ["z"])
+    slots.hold_off("paused", 3600)
+    now = time.monotonic()
+    assert slots.ready_hosts(now) == ["fine"]
+    assert slots.held_hosts(longer_than=60) == ["paused"]
+    assert 3500 < slots.held_for("paused") <= 3600
+    assert slots.drain("paused") == ["x", "y"] and slots.queued() == 1

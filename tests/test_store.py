@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import sqlite_utils
 
-from crawler.records import CommentRecord, FrontierEntry, LinkRecord, PageRecord, RunCounters
+from crawler.records import (
+    CommentRecord,
+    FrontierEntry,
+    LinkRecord,
+    PageRecord,
+    RunCounters,
+    iso_in,
+)
 from db.schema import SCHEMA_VERSION, open_database, schema_version
 from db.store import Store
 
@@ -60,11 +67,24 @@ def test_claim_interleaves_hosts_and_marks_claimed(tmp_path):
     store = Store.open(tmp_path / "c.db")
     urls = [f"https://a.example/{i}" for i in range(5)] + ["https://b.example/1"]
     store.enqueue(entry(u) for u in urls)
-    claimed = store.claim(2)
+    run = store.start_run(pid=1)
+    claimed = store.claim(run, 2)
     assert {r.host for r in claimed} == {"a.example", "b.example"}
     assert store.frontier_counts() == {"claimed": 2, "queued": 4}
-    assert store.release_claimed() == 2
+    assert store.release_claims(run) == 2
     assert store.frontier_counts() == {"queued": 6}
+
+
+def test_a_run_releases_only_its_own_claims(tmp_path):
+    store = Store.open(tmp_path / "c.db")
+    store.enqueue(entry(f"https://h{i}.example/") for i in range(4))
+    mine, other = store.start_run(pid=1), store.start_run(pid=2)
+    store.claim(mine, 2)
+    theirs = {r.url for r in store.claim(other, 2)}
+    store.finish_run(mine, "ok", RunCounters())
+    claimed = {r["url"] for r in store.db["frontier"].rows_where("state = 'claimed'")}
+    assert claimed == theirs
+    assert store.db["runs"].get(other)["status"] == "running"
 
 
 def test_enqueue_keeps_known_state_but_lifts_depth_skips(tmp_path):
@@ -110,14 +130,35 @@ def test_full_text_search(tmp_path):
     assert [h["url"] for h in hits] == ["https://a.example/p/"]
 
 
-def test_runs_left_running_are_marked_crashed(tmp_path):
+def test_a_dead_run_is_known_by_its_lease_or_by_the_lock(tmp_path):
     store = Store.open(tmp_path / "c.db")
-    first = store.start_run(pid=1)
-    second = store.start_run(pid=2)
-    store.finish_run(second, "ok", RunCounters(fetched=3))
-    runs = {r["id"]: r for r in store.db["runs"].rows}
-    assert runs[first]["status"] == "crashed"
-    assert (runs[second]["status"], runs[second]["fetched"]) == ("ok", 3)
+    store.enqueue(entry(f"https://h{i}.example/") for i in range(4))
+    dead, alive = store.start_run(pid=1), store.start_run(pid=2)
+    store.claim(dead, 2)
+    kept = {r.url for r in store.claim(alive, 2)}
+    store.conn.execute("UPDATE runs SET lease_until = ? WHERE id = ?", (iso_in(-1), dead))
+    store.commit()
+
+    assert store.end_dead_runs(holding_lock=False) == 1  # only the expired lease
+    runs = {r["id"]: r["status"] for r in store.db["runs"].rows}
+    assert runs == {dead: "crashed", alive: "running"}
+    claimed = {r["url"] for r in store.db["frontier"].rows_where("state = 'claimed'")}
+    assert claimed == kept and store.frontier_counts()["queued"] == 2
+
+    # Holding the database's run lock proves no other run is alive.
+    assert store.end_dead_runs(holding_lock=True) == 1
+    assert store.db["runs"].get(alive)["status"] == "crashed"
+    assert store.frontier_counts() == {"queued": 4}
+
+
+def test_counters_are_written_with_the_lease(tmp_path):
+    store = Store.open(tmp_path / "c.db")
+    run = store.start_run(pid=1)
+    before = store.db["runs"].get(run)["lease_until"]
+    store.update_run(run, RunCounters(fetched=7))
+    store.commit()
+    row = sqlite_utils.Database(tmp_path / "c.db")["runs"].get(run)
+    assert (row["status"], row["fetched"]) == ("running", 7) and row["lease_until"] >= before
 
 
 def test_hosts_round_trip(tmp_path):

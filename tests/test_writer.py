@@ -8,8 +8,9 @@ import threading
 import pytest
 
 from crawler.fetch.client import FetchResult
-from crawler.records import FrontierEntry, FrontierRow, PageRecord
-from crawler.writer import PageWrite, StoreWriter, _DatabaseThread
+from crawler.records import FrontierEntry, FrontierRow, LinkRecord, PageRecord, RunCounters
+from crawler.sinks import DatabaseSink
+from crawler.writer import PageWrite, StoreWriter, _DatabaseThread, weight
 from db.store import Store
 
 
@@ -55,10 +56,12 @@ def test_writes_are_stored_in_order_and_a_claim_says_what_it_saw(tmp_path) -> No
     store = Store.open(tmp_path / "w.db")
     first, second = "http://blog.example/1/", "http://blog.example/2/"
     store.enqueue([FrontierEntry(first, 0, "blog.example")])
-    store.claim(10)
+    run_id = store.start_run(pid=1)
+    store.claim(run_id, 10)
 
     async def run() -> tuple[list[FrontierRow], int]:
-        writer = StoreWriter(store, recrawl_after=86400)
+        sink = DatabaseSink(store, run_id, RunCounters(), recrawl_after=86400)
+        writer = StoreWriter(store, run_id, [sink])
         try:
             writer.write(_page_write(first, links_to=second))
             await writer.settle()
@@ -73,3 +76,14 @@ def test_writes_are_stored_in_order_and_a_claim_says_what_it_saw(tmp_path) -> No
     states = dict(store.conn.execute("SELECT url, state FROM frontier"))
     assert states == {first: "done", second: "claimed"}
     store.close()
+
+
+def test_the_weight_of_a_write_in_hand_counts_its_links() -> None:
+    # A page of a million links holds far more memory than its text says.
+    text_only = _page_write("http://blog.example/1/", links_to="http://blog.example/2/")
+    text_only.result.text = "x" * 1000
+    linked = _page_write("http://blog.example/1/", links_to="http://blog.example/2/")
+    linked.result.text = "x" * 1000
+    link = LinkRecord("http://blog.example/1/", "http://o.example/", "citation", "", None, None, 0)
+    linked.links = [link] * 100_000
+    assert weight(linked) >= weight(text_only) + 100_000 * 100

@@ -221,6 +221,11 @@ class Fetcher:
             },
         )
 
+    @property
+    def slots(self) -> Slots:
+        """The per-host slots: the engine queues its work there and asks who is ready."""
+        return self._slots
+
     def host_delay(self, host: str) -> float:
         """Seconds between request starts to ``host`` (the delay, or its Crawl-delay)."""
         return self._slots.delay_of(host)
@@ -458,6 +463,8 @@ class Fetcher:
         state.robots = RobotsRules.from_store(row, ttl=self._robots_ttl)
         state.pause_seconds = float(row.get("pause_seconds") or 0.0)
         state.paused_until = parse_iso(row.get("paused_until"))
+        if state.paused_until > time.time():  # the slot holds the host's work till then
+            self._slots.hold_off(host, state.paused_until - time.time())
         state.strikes = int(row.get("errors") or 0)
 
     def _paused(self, host: str) -> bool:
@@ -495,6 +502,7 @@ class Fetcher:
 
     def _pause_until(self, host: str, state: _HostState, until: float, escalate: bool) -> None:
         state.paused_until = max(state.paused_until, until)
+        self._slots.hold_off(host, state.paused_until - time.time())
         if escalate:
             state.strikes = 0
         self._save(

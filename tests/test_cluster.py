@@ -1,0 +1,198 @@
+# ruff: noqa: F811  (pytest fixtures imported from tests/pgserver.py are parameters here)
+"""Cluster crawls: workers on a real PostgreSQL (started by ``tests/pgserver.py``) leasing
+hosts of a local virtual web (``tests/clusterweb.py``), checked by what the server saw."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import psycopg
+import sqlite_utils
+from clusterweb import ClusterWeb
+from pgserver import PgServer, pg_server, pg_url  # noqa: F401 (fixtures)
+
+ROOT = Path(__file__).resolve().parents[1]
+DELAY = 0.1
+LATENCY = 0.02
+
+
+def write_config(tmp_path: Path, web: ClusterWeb, database: str, **extra: str) -> Path:
+    settings = {
+        "crawl": {"seeds": repr(web.web.seeds()).replace("'", '"'), "max_depth": "20"},
+        "politeness": {"delay": str(DELAY), "per_host": "1", "concurrency": "8"},
+        "http": {"proxy": f'"{web.proxy}"', "timeout": "10", "retries": "1"},
+        "safety": {"allow_private": "true"},
+        "cluster": {"database": f'"{database}"', "lease": extra.get("lease", "30")},
+    }
+    settings["crawl"]["database"] = f'"{tmp_path / "unused.db"}"'
+    lines = []
+    for section, values in settings.items():
+        lines.append(f"[{section}]")
+        lines += [f"{key} = {value}" for key, value in values.items()]
+    path = tmp_path / "cluster.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def start_worker(config: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "crawler", "worker", "-q", "-c", str(config)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(worker: subprocess.Popen[str], timeout: float = 120) -> tuple[int, str]:
+    out, err = worker.communicate(timeout=timeout)
+    return worker.returncode, out + err
+
+
+def page_hits(log: list[dict]) -> list[dict]:
+    return [h for h in log if h["path"] != "/robots.txt"]
+
+
+def check_politeness(log: list[dict], delay: float, per_host: int) -> None:
+    """Request starts to each host never closer than ``delay`` (a little clock slack),
+    never more than ``per_host`` requests to one host open at once, as the server saw."""
+    by_host: dict[str, list[dict]] = {}
+    for hit in log:
+        by_host.setdefault(hit["host"], []).append(hit)
+    for host, hits in by_host.items():
+        starts = sorted(h["start"] for h in hits)
+        gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+        assert min(gaps, default=delay) >= delay * 0.95, (host, min(gaps))
+        events = sorted([(h["start"], 1) for h in hits] + [(h["end"], -1) for h in hits])
+        open_now = peak = 0
+        for _time, change in events:
+            open_now += change
+            peak = max(peak, open_now)
+        assert peak <= per_host, (host, peak)
+
+
+def test_three_workers_fetch_every_page_once_and_keep_each_hosts_delay(tmp_path, pg_url):
+    with ClusterWeb(blogs=12, posts=8, latency=LATENCY) as web:
+        config = write_config(tmp_path, web, pg_url)
+        workers = [start_worker(config) for _ in range(3)]
+        results = [finish(w) for w in workers]
+        log = web.log()
+    for code, output in results:
+        assert code == 0, output
+    fetched = Counter((h["host"], h["path"]) for h in page_hits(log))
+    posts = {(url.split("/")[2], "/" + url.split("/", 3)[3]) for url in web.web.post_urls()}
+    assert set(fetched) >= posts
+    assert max(fetched.values()) == 1, fetched.most_common(3)
+    check_politeness(log, DELAY, per_host=1)
+    with psycopg.connect(pg_url) as conn:
+        runs = conn.execute("SELECT status, fetched FROM runs").fetchall()
+        states = dict(conn.execute("SELECT state, count(*) FROM frontier GROUP BY state"))
+        leases = conn.execute("SELECT count(*) FROM host_leases WHERE holder IS NOT NULL")
+        assert leases.fetchone()[0] == 0  # every worker gave its hosts back
+    assert [status for status, _ in runs] == ["ok"] * 3
+    assert all(fetched_by > 0 for _, fetched_by in runs), runs  # the work was shared
+    assert "claimed" not in states and "queued" not in states, states
+
+
+def wait_for(condition, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_a_killed_workers_hosts_are_taken_over_after_its_lease(tmp_path, pg_url):
+    lease = 1.5
+    with ClusterWeb(blogs=9, posts=16, latency=LATENCY) as web:
+        config = write_config(tmp_path, web, pg_url, lease=str(lease))
+        workers = [start_worker(config) for _ in range(3)]
+        wait_for(lambda: len(page_hits(web.log())) >= 40)
+        victim = workers[0]
+        with psycopg.connect(pg_url) as conn:
+            held = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT l.host FROM host_leases l JOIN runs r ON r.id = l.holder "
+                    "WHERE r.pid = %s",
+                    (victim.pid,),
+                )
+            ]
+        os.kill(victim.pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        victim.wait()
+        results = [finish(w) for w in workers[1:]]
+        log = web.log()
+    for code, output in results:
+        assert code == 0, output
+    assert held, "the killed worker held no host"
+    fetched = Counter((h["host"], h["path"]) for h in page_hits(log))
+    posts = {(url.split("/")[2], "/" + url.split("/", 3)[3]) for url in web.web.post_urls()}
+    assert set(fetched) >= posts  # nothing lost
+    twice = {key: n for key, n in fetched.items() if n > 1}
+    # Only what the dead worker had in flight or not yet committed is fetched again:
+    # at most one request in flight and one unwritten answer per host it held.
+    assert all(host in held for host, _path in twice), (twice, held)
+    assert sum(n - 1 for n in twice.values()) <= 2 * len(held), twice
+    # Its hosts went on only after the lease ran out, still paced by the delay.
+    for host in held:
+        later = [h["start"] for h in log if h["host"] == host and h["start"] > killed_at]
+        assert later, host
+        assert min(later) - killed_at >= lease * 0.5, host
+    check_politeness(log, DELAY, per_host=1)
+    with psycopg.connect(pg_url) as conn:
+        states = dict(conn.execute("SELECT state, count(*) FROM frontier GROUP BY state"))
+    assert "claimed" not in states and "queued" not in states, states
+
+
+def test_export_sqlite_of_a_cluster_crawl_has_the_related_posts_of_a_single_crawl(tmp_path, pg_url):
+    from click.testing import CliRunner
+
+    from crawler.cli.main import cli
+
+    with ClusterWeb(blogs=6, posts=8, latency=0.0) as web:
+        config = write_config(tmp_path, web, pg_url)
+        workers = [start_worker(config) for _ in range(2)]
+        for code, output in (finish(w) for w in workers):
+            assert code == 0, output
+        single = tmp_path / "single.db"
+        text = config.read_text().replace(f'database = "{pg_url}"', 'database = ""')
+        single_config = tmp_path / "single.toml"
+        single_config.write_text(text)
+        run = CliRunner().invoke(
+            cli, ["crawl", "-q", "-c", str(single_config), "--db", str(single)]
+        )
+        assert run.exit_code == 0, run.output
+    copy = tmp_path / "copy.db"
+    run = CliRunner().invoke(cli, ["export", "sqlite", "-c", str(config), "-o", str(copy)])
+    assert run.exit_code == 0, run.output
+    query = "SELECT blog, a, b, kinds FROM related_posts ORDER BY blog, a, b"
+    cluster_pairs = sqlite_utils.Database(copy).execute(query).fetchall()
+    single_pairs = sqlite_utils.Database(single).execute(query).fetchall()
+    assert cluster_pairs and cluster_pairs == single_pairs
+    tables = subprocess.run(
+        [str(Path(sys.executable).parent / "sqlite-utils"), "tables", str(copy), "--counts"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert '"pages"' in tables and '"links"' in tables
+    # stats, export and related read the cluster's database when [cluster] database is set
+    stats = CliRunner().invoke(cli, ["stats", "-c", str(config)])
+    assert stats.exit_code == 0, stats.output
+    assert str(len(list(web.web.post_urls()))) in stats.output
+    related = CliRunner().invoke(cli, ["export", "related", "-c", str(config)])
+    assert related.exit_code == 0, related.output
+    assert len(related.output.strip().splitlines()) == len(cluster_pairs) + 1
+
+
+def test_a_pgserver_is_really_there(pg_server: PgServer):  # noqa: F811
+    with psycopg.connect(pg_server.url("postgres")) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)

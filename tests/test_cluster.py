@@ -52,8 +52,15 @@ def start_worker(config: Path) -> subprocess.Popen[str]:
     )
 
 
-def finish(worker: subprocess.Popen[str], timeout: float = 120) -> tuple[int, str]:
-    out, err = worker.communicate(timeout=timeout)
+def finish(worker: subprocess.Popen[str], timeout: float = 60) -> tuple[int, str]:
+    """The worker's exit code and output; one still running after ``timeout`` is a
+    failure (and is killed, so no worker outlives its test)."""
+    try:
+        out, err = worker.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        out, err = worker.communicate()
+        return -999, f"worker still running after {timeout} s\n{out}{err}"
     return worker.returncode, out + err
 
 
@@ -196,3 +203,78 @@ def test_export_sqlite_of_a_cluster_crawl_has_the_related_posts_of_a_single_craw
 def test_a_pgserver_is_really_there(pg_server: PgServer):  # noqa: F811
     with psycopg.connect(pg_server.url("postgres")) as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+# -- the lease rules, on the store itself (two workers in one process) -------------------
+def two_workers(url: str, delay: float = 0.5, lease: float = 30.0):
+    from db.postgres.store import PgStore
+
+    a = PgStore.open(url, delay=delay, lease=lease)
+    b = PgStore.open(url, delay=delay, lease=lease)
+    return a, a.start_run(1), b, b.start_run(2)
+
+
+def entry(url: str):
+    from crawler.records import FrontierEntry
+
+    return FrontierEntry(url, 0, url.split("/")[2])
+
+
+def test_a_host_is_held_by_one_worker_and_handed_on_with_its_delay(pg_url):
+    a, run_a, b, run_b = two_workers(pg_url, delay=0.5)
+    a.enqueue([entry("http://one.test/1"), entry("http://one.test/2")])
+    assert [r.url for r in a.claim(run_a, 1)] == ["http://one.test/1"]
+    assert b.claim(run_b, 10) == []  # one.test is a's, even with a URL of it due
+    assert b.held_hosts(run_b) == []
+    a.finish("http://one.test/1", "done")
+    assert [r.url for r in a.claim(run_a, 10)] == ["http://one.test/2"]
+    a.finish("http://one.test/2", "done")
+    assert a.claim(run_a, 10) == [] and a.held_hosts(run_a) == []  # nothing left: given back
+    a.enqueue([entry("http://one.test/3")])
+    assert [r.url for r in b.claim(run_b, 10)] == ["http://one.test/3"]
+    # b's first request waits out the delay a's last one started (at most) just now.
+    assert 0.3 < b.hold_offs["one.test"] <= 0.5
+
+
+def test_an_expired_lease_goes_to_the_next_worker_with_the_dead_ones_claims(pg_url):
+    a, run_a, b, run_b = two_workers(pg_url, delay=0.25, lease=0.5)
+    a.enqueue([entry("http://one.test/1"), entry("http://one.test/2")])
+    assert len(a.claim(run_a, 10)) == 2  # then a dies: no renewal, nothing finished
+    assert b.claim(run_b, 10) == []
+    wait_for(lambda: bool(b.claim(run_b, 10)), timeout=10)
+    assert b.held_hosts(run_b) == ["one.test"]
+    with psycopg.connect(pg_url) as conn:
+        claimed = conn.execute("SELECT claimed_by, count(*) FROM frontier GROUP BY 1").fetchall()
+    assert claimed == [(run_b, 2)]  # both of a's URLs, now b's
+    assert b.hold_offs["one.test"] == 0.25  # a may have sent a request just before it died
+
+
+def test_a_worker_takes_its_share_of_hosts_and_gives_back_the_rest(pg_url):
+    a, run_a, b, run_b = two_workers(pg_url, delay=0.0)
+    hosts = [f"h{n}.test" for n in range(4)]
+    a.enqueue([entry(f"http://{h}/{i}") for h in hosts for i in range(3)])
+    a.claim(run_a, 4)  # alone so far: a takes every host
+    assert a.held_hosts(run_a) == hosts
+    b.renew_leases(run_b)  # b is alive now: two workers, two hosts each
+    with psycopg.connect(pg_url) as conn:
+        conn.execute("UPDATE frontier SET state = 'done' WHERE state = 'claimed'")
+    a.claim(run_a, 4)  # nothing of a's in flight: the hosts above its share go back
+    assert len(a.held_hosts(run_a)) == 2
+    b.claim(run_b, 4)
+    assert sorted(a.held_hosts(run_a) + b.held_hosts(run_b)) == hosts
+
+
+def test_the_lease_keeper_holds_a_workers_hosts_while_it_lives(pg_url):
+    from crawler.cluster import LeaseKeeper
+
+    a, run_a, b, run_b = two_workers(pg_url, delay=0.0, lease=2.0)
+    a.enqueue([entry("http://one.test/1")])
+    assert a.claim(run_a, 10)  # a is busy with it now, and claims nothing more
+    keeper = LeaseKeeper(a, run_a).start()
+    try:
+        claimed_at = time.monotonic()
+        wait_for(lambda: time.monotonic() - claimed_at > 3.0)  # longer than the lease
+        assert b.claim(run_b, 10) == [] and a.held_hosts(run_a) == ["one.test"]
+    finally:
+        keeper.stop()
+    wait_for(lambda: bool(b.claim(run_b, 10)), timeout=10)  # a silent: b takes over

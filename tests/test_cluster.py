@@ -278,3 +278,35 @@ def test_the_lease_keeper_holds_a_workers_hosts_while_it_lives(pg_url):
     finally:
         keeper.stop()
     wait_for(lambda: bool(b.claim(run_b, 10)), timeout=10)  # a silent: b takes over
+
+
+def test_sigterm_stops_a_worker_cleanly_and_gives_its_hosts_back(tmp_path, pg_url):
+    with ClusterWeb(blogs=4, posts=30, latency=LATENCY) as web:
+        config = write_config(tmp_path, web, pg_url)
+        worker = start_worker(config)
+        wait_for(lambda: len(page_hits(web.log())) >= 8)
+        worker.send_signal(signal.SIGTERM)
+        code, output = finish(worker)
+    assert code == 143, output
+    assert "Traceback" not in output
+    with psycopg.connect(pg_url) as conn:
+        held = conn.execute("SELECT count(*) FROM host_leases WHERE holder IS NOT NULL")
+        assert held.fetchone()[0] == 0
+        states = dict(conn.execute("SELECT state, count(*) FROM frontier GROUP BY state"))
+        status = conn.execute("SELECT status FROM runs").fetchall()
+    assert "claimed" not in states and states.get("queued", 0) > 0, states
+    assert status == [("interrupted",)]
+
+
+def test_an_unreachable_cluster_database_is_one_line_and_exit_75(tmp_path):
+    from click.testing import CliRunner
+
+    from crawler.cli.main import cli
+
+    with ClusterWeb(blogs=1, posts=1) as web:
+        config = write_config(tmp_path, web, "postgresql://nobody@127.0.0.1:1/none")
+        for command in (["worker"], ["stats"], ["export", "sqlite", "-o", "x.db"]):
+            run = CliRunner().invoke(cli, [*command, "-c", str(config)])
+            assert run.exit_code == 75, (command, run.output)
+            assert run.output.startswith("Error: database 127.0.0.1:1/none: postgresql:")
+            assert len(run.output.strip().splitlines()) == 1, run.output

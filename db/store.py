@@ -262,20 +262,20 @@ class Store:
     @contextmanager
     def atomic(self) -> Iterator[None]:
         """The writes inside are kept together or not at all, within the open batch."""
+        conn = self.conn
         with self._faults():
-            if not self.conn.in_transaction:
-                self.conn.execute("BEGIN")
-            self.conn.execute("SAVEPOINT one_write")
+            if not conn.in_transaction:  # a SAVEPOINT outside one would commit on RELEASE
+                conn.execute("BEGIN")
+            conn.execute("SAVEPOINT one_write")
         try:
             yield
         except BaseException:
-            if self.conn.in_transaction:  # SQLite may have dropped it after a fault
+            if conn.in_transaction:  # SQLite may have ended it after a fault
                 with suppress(sqlite3.Error):
-                    self.conn.execute("ROLLBACK TO one_write")
-                    self.conn.execute("RELEASE one_write")
+                    conn.execute("ROLLBACK TO one_write")
+                    conn.execute("RELEASE one_write")
             raise
-        with self._faults():
-            self.conn.execute("RELEASE one_write")
+        conn.execute("RELEASE one_write")  # of a nested savepoint: nothing reaches the disk
 
     @contextmanager
     def _faults(self) -> Iterator[None]:

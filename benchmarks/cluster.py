@@ -9,8 +9,10 @@ Two modes, each run for 1, 2 and 3 workers on a fresh database:
 - **politeness**: ``delay = 0.25``, ``per_host = 1``: the server's smallest start-to-start
   gap to any host must not be below the delay however many workers share the hosts.
 
-Every post must be stored exactly once (``pages`` rows) and requested once (server
-count). PostgreSQL is started the way the tests start it (``tests/pgserver.py``).
+A row with ``workers: 0`` is the single-machine ``pingcrawl crawl`` into SQLite on the
+same web, for comparison. Every post must be stored exactly once (``pages`` rows) and
+requested once (server count). PostgreSQL is started the way the tests start it
+(``tests/pgserver.py``).
 
     python -m benchmarks.cluster                      # 40 blogs x 25 posts
     python -m benchmarks.cluster --blogs 100 --posts 50
@@ -58,8 +60,12 @@ def write_config(work: Path, web: VirtualWeb, proxy: str, database: str, mode: d
 
 
 def run_workers(config: Path, count: int) -> tuple[float, list[int]]:
+    """``count`` workers at once, or (0) one single-machine ``crawl`` into SQLite."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     command = [sys.executable, "-m", "crawler", "worker", "-q", "-c", str(config)]
+    if count == 0:
+        command = [sys.executable, "-m", "crawler", "crawl", "-q", "-c", str(config)]
+        count = 1
     started = time.monotonic()
     workers = [
         subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
@@ -76,6 +82,15 @@ def stored(database: str) -> dict[str, Any]:
     return {"pages": int(pages[0]) if pages else 0, "per_worker": [r[0] for r in per_run]}
 
 
+def stored_sqlite(path: Path) -> dict[str, Any]:
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    pages = conn.execute("SELECT count(*) FROM pages WHERE status = 200").fetchone()[0]
+    conn.close()
+    return {"pages": int(pages), "per_worker": [int(pages)]}
+
+
 def one(pg: PgServer, web: VirtualWeb, server: VirtualWebServer, mode: str, count: int) -> dict:
     database = pg.new_database()
     with tempfile.TemporaryDirectory() as folder:
@@ -83,7 +98,7 @@ def one(pg: PgServer, web: VirtualWeb, server: VirtualWebServer, mode: str, coun
         server.reset()
         seconds, codes = run_workers(config, count)
         served = server.stats()
-    result = stored(database)
+        result = stored(database) if count else stored_sqlite(Path(folder) / "unused.db")
     delay = MODES[mode]["delay"]
     min_gap = served["min_gap_seconds"]
     return {
@@ -106,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--blogs", type=int, default=40)
     parser.add_argument("--posts", type=int, default=25)
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
-    parser.add_argument("--workers", nargs="+", type=int, default=[1, 2, 3])
+    parser.add_argument(
+        "--workers", nargs="+", type=int, default=[0, 1, 2, 3], help="0: a SQLite crawl"
+    )
     args = parser.parse_args(argv)
     web = VirtualWeb(blogs=args.blogs, posts=args.posts)
     ok = True

@@ -105,7 +105,8 @@ def test_three_workers_fetch_every_page_once_and_keep_each_hosts_delay(tmp_path,
         leases = conn.execute("SELECT count(*) FROM host_leases WHERE holder IS NOT NULL")
         assert leases.fetchone()[0] == 0  # every worker gave its hosts back
     assert [status for status, _ in runs] == ["ok"] * 3
-    assert all(fetched_by > 0 for _, fetched_by in runs), runs  # the work was shared
+    # The work was shared (a worker slow to start may find little left, hence "two").
+    assert sum(fetched_by > 0 for _, fetched_by in runs) >= 2, runs
     assert "claimed" not in states and "queued" not in states, states
 
 
@@ -121,17 +122,20 @@ def test_a_killed_workers_hosts_are_taken_over_after_its_lease(tmp_path, pg_url)
     with ClusterWeb(blogs=9, posts=16, latency=LATENCY) as web:
         config = write_config(tmp_path, web, pg_url, lease=str(lease))
         workers = [start_worker(config) for _ in range(3)]
-        wait_for(lambda: len(page_hits(web.log())) >= 40)
         victim = workers[0]
-        with psycopg.connect(pg_url) as conn:
-            held = [
-                r[0]
-                for r in conn.execute(
+
+        def victims_hosts() -> list[str]:
+            with psycopg.connect(pg_url) as conn:
+                rows = conn.execute(
                     "SELECT l.host FROM host_leases l JOIN runs r ON r.id = l.holder "
                     "WHERE r.pid = %s",
                     (victim.pid,),
-                )
-            ]
+                ).fetchall()
+            return [r[0] for r in rows]
+
+        # Mid-crawl: pages fetched already, and the victim holding hosts.
+        wait_for(lambda: len(page_hits(web.log())) >= 40 and bool(victims_hosts()))
+        held = victims_hosts()
         os.kill(victim.pid, signal.SIGKILL)
         killed_at = time.monotonic()
         victim.wait()
@@ -198,6 +202,9 @@ def test_export_sqlite_of_a_cluster_crawl_has_the_related_posts_of_a_single_craw
     related = CliRunner().invoke(cli, ["export", "related", "-c", str(config)])
     assert related.exit_code == 0, related.output
     assert len(related.output.strip().splitlines()) == len(cluster_pairs) + 1
+    report = CliRunner().invoke(cli, ["report", "-c", str(config), "-o", str(tmp_path / "r.html")])
+    assert report.exit_code == 0, report.output
+    assert (tmp_path / "r.html").stat().st_size > 0
 
 
 def test_a_pgserver_is_really_there(pg_server: PgServer):  # noqa: F811
@@ -310,3 +317,19 @@ def test_an_unreachable_cluster_database_is_one_line_and_exit_75(tmp_path):
             assert run.exit_code == 75, (command, run.output)
             assert run.output.startswith("Error: database 127.0.0.1:1/none: postgresql:")
             assert len(run.output.strip().splitlines()) == 1, run.output
+
+
+def test_text_postgresql_cannot_hold_is_stored_as_replacement_characters(pg_url):
+    from crawler.records import PageRecord
+
+    a, run_a, _b, _run_b = two_workers(pg_url)
+    url = "http://one.test/nul"
+    html = "<title>a\x00b</title>bad \ud800 surrogate"
+    page = PageRecord(url, url, "one.test", "one.test", 0, 200, "text/html", None, html=html)
+    page.title, page.text = "a\x00b", "bad \ud800 surrogate"
+    a.save_page(page)
+    with psycopg.connect(pg_url) as conn:
+        title, text = conn.execute("SELECT title, text FROM pages").fetchone()
+        (body,) = conn.execute("SELECT html FROM bodies").fetchone()
+    assert title == "a\ufffdb" and text == "bad \ufffd surrogate"
+    assert "\x00" not in body

@@ -31,6 +31,7 @@ import functools
 import hashlib
 import json
 import math
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -66,6 +67,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 DEFAULT_LEASE = 30.0
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 def pg_fault(exc: psycopg.Error) -> DatabaseFault | None:
@@ -121,7 +123,7 @@ def clean_text(value: str | None) -> str | None:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        value = value.encode("utf-8", "replace").decode("utf-8")
+        value = _SURROGATES.sub("\ufffd", value)
     return value
 
 

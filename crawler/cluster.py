@@ -36,7 +36,7 @@ from crawler.frontier import seed_entries
 from crawler.records import TRANSIENT_ERRORS
 from crawler.writer import StoreWriter
 from db.postgres.store import PgStore
-from db.store import DatabaseFault
+from db.store import DatabaseBusy, DatabaseFault
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +125,9 @@ def open_cluster_store(config: Config) -> PgStore:
     )
 
 
+BUSY_RETRIES = 3  # runs started again after PostgreSQL aborted one (a deadlock, a lock timeout)
+
+
 async def work_async(
     config: Config,
     seeds: Iterable[str] = (),
@@ -133,11 +136,20 @@ async def work_async(
     on_page: Callable[[PageEvent], None] | None = None,
     stop: asyncio.Event | None = None,
 ) -> RunSummary:
-    """One worker's run against ``[cluster] database``, until the crawl is done."""
+    """One worker's run against ``[cluster] database``, until the crawl is done. A run
+    that PostgreSQL aborted as busy has given its claims and hosts back; the worker starts
+    a new one (a few times) instead of leaving the crawl."""
     store = open_cluster_store(config)
     try:
-        engine = WorkerEngine(config, store, transport=transport, on_page=on_page, stop=stop)
-        return await engine.run([*config.crawl.seeds, *seeds])
+        for attempt in range(BUSY_RETRIES + 1):
+            engine = WorkerEngine(config, store, transport=transport, on_page=on_page, stop=stop)
+            try:
+                return await engine.run([*config.crawl.seeds, *seeds])
+            except DatabaseBusy as exc:
+                if attempt == BUSY_RETRIES:
+                    raise
+                log.warning("run aborted (%s); starting a new one", exc)
+        raise AssertionError("unreachable")
     finally:
         with suppress(DatabaseFault):
             store.close()

@@ -39,6 +39,7 @@ BOUNDS: dict[str, tuple[float, float, bool]] = {
     "http.retries": (0, 20, False),
     "http.max_bytes": (1, 1_000_000_000, False),
     "http.max_redirects": (0, 50, False),
+    "cluster.lease": (0, 86400, True),
 }
 
 
@@ -113,11 +114,18 @@ class SafetySettings:
 
 
 @dataclass(frozen=True)
+class ClusterSettings:
+    database: str = ""  # postgresql://… : workers share it; empty: the SQLite database
+    lease: float = 30.0  # seconds a worker's host lease lasts unless renewed
+
+
+@dataclass(frozen=True)
 class Config:
     crawl: CrawlSettings = field(default_factory=CrawlSettings)
     politeness: PolitenessSettings = field(default_factory=PolitenessSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     safety: SafetySettings = field(default_factory=SafetySettings)
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
 
     def with_overrides(self, **sections: dict[str, Any]) -> Config:
         """A validated copy with some keys changed: ``with_overrides(crawl={"max_pages": 5})``."""
@@ -134,6 +142,7 @@ _SECTIONS: dict[str, type] = {
     "politeness": PolitenessSettings,
     "http": HttpSettings,
     "safety": SafetySettings,
+    "cluster": ClusterSettings,
 }
 
 
@@ -193,6 +202,9 @@ def _validate(config: Config) -> None:
         raise ConfigError("crawl.database: must not be empty (a path such as 'pingcrawl.db')")
     if not polite.user_agent.strip():
         raise ConfigError("politeness.user_agent: must not be empty")
+    database = config.cluster.database
+    if database and not re.match(r"^postgres(ql)?://", database):
+        raise ConfigError(f"cluster.database: {database!r} is not a postgresql:// URL")
     if http.proxy and not re.match(r"^https?://[^/]+", http.proxy):
         raise ConfigError(f"http.proxy: {http.proxy!r} is not an http:// or https:// URL")
 

@@ -94,7 +94,7 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "host": "Host of the URL.",
             "post_url": "For a comment page: its post.",
             "added_at": "When it was queued first.",
-            "claimed_by": "The run that holds the claim while it is in flight.",
+            "claimed_by": "The run (or worker) that holds the URL's claim while in flight.",
         },
     ),
     "runs": (
@@ -105,6 +105,7 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "finished_at": "End time.",
             "status": "running, ok, interrupted or crashed.",
             "pid": "Process id of the run.",
+            "lease_until": "The run is alive until this time unless it renews its lease.",
             "fetched": "Pages fetched.",
             "failed": "Fetches that failed.",
             "skipped": "URLs skipped (robots, scope, traps …).",
@@ -112,7 +113,6 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "new_links": "Links seen for the first time.",
             "new_comments": "Comments seen for the first time.",
             "not_modified": "Re-visits answered 304 Not Modified.",
-            "lease_until": "The run is alive while it keeps renewing this (a dead run's ends).",
         },
     ),
     "hosts": (

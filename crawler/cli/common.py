@@ -142,7 +142,9 @@ def load(config_path: str | None, db_path: str | None) -> Config:
 def open_existing(config: Config) -> sqlite_utils.Database:
     """The crawl's database, opened read-only; one line when it is missing, a directory,
     not SQLite or another program's database (which is then left byte for byte as it
-    was)."""
+    was). With ``[cluster] database`` set, a SQLite copy of the cluster's crawl."""
+    if config.cluster.database:
+        return _cluster_snapshot(config.cluster.database)
     try:
         return open_readonly(config.crawl.database)
     except NotADatabase as exc:
@@ -150,6 +152,27 @@ def open_existing(config: Config) -> sqlite_utils.Database:
     except sqlite3.Error as exc:
         code, message = database_fault(exc, config.crawl.database) or (EXIT_USAGE, str(exc))
         fail(message, code)
+
+
+def _cluster_snapshot(url: str) -> sqlite_utils.Database:
+    """The PostgreSQL crawl copied into a temporary SQLite file (removed at exit), so the
+    read-only commands run the same queries on it as on a single-machine crawl."""
+    import atexit
+    import shutil
+    import tempfile
+
+    from crawler.cli.worker import fault_exit
+    from db.store import DatabaseFault
+    from db.to_sqlite import copy_to_sqlite
+
+    folder = tempfile.mkdtemp(prefix="pingcrawl-cluster-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    path = Path(folder) / "cluster.db"
+    try:
+        copy_to_sqlite(url, path)
+    except DatabaseFault as exc:
+        fail(f"database {url.split('@')[-1]}: {exc}", fault_exit(exc))
+    return open_readonly(path)
 
 
 def output_file(path: str | None) -> str:

@@ -90,6 +90,8 @@ KEPT_TYPES = HTML_TYPES | {
     "application/json",
     "application/feed+json",
     "application/ld+json",
+    "application/gzip",  # gzipped sitemaps (sitemap.xml.gz), unpacked by their parser
+    "application/x-gzip",
 }
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 RETRY_AFTER_CAP = 3600.0  # a Retry-After longer than this is read as this
@@ -278,6 +280,11 @@ class Fetcher:
     def host_delay(self, host: str) -> float:
         """Seconds between request starts to ``host`` (the delay, or its Crawl-delay)."""
         return self._slots.delay_of(host)
+
+    def robots_sitemaps(self, host: str) -> list[str]:
+        """The ``Sitemap:`` URLs of ``host``'s robots.txt as read this run ([] if unread)."""
+        state = self._hosts.get(host)
+        return state.robots.sitemaps if state is not None and state.robots is not None else []
 
     async def __aenter__(self) -> Fetcher:
         return self

@@ -54,6 +54,8 @@ from db.store import DatabaseFault
 log = logging.getLogger(__name__)
 
 LISTED_KIND = "listed"  # frontier kind of a post a listing named
+# Sitemaps may be 50 MB (the protocol's limit); pages keep http.max_bytes.
+LISTING_MAX_BYTES = 50 * 1024 * 1024
 
 
 def blog_homes(urls: Iterable[str]) -> tuple[list[str], list[str]]:
@@ -125,6 +127,8 @@ class BlogRun:
     ) -> None:
         if row is None or row.discovered_at is None:
             await self.discover(home)
+        elif row.posts_listed == 0 and row.due(every, now):
+            await self.discover(home)  # nothing answered last time (down, or a bad listing)
         elif row.watched and row.due(every, now):
             await self.check(row)
 
@@ -247,7 +251,10 @@ class BlogRun:
         """Fetch a listing URL through the polite fetcher and parse it; never raises for
         what a server sends."""
         try:
-            result = await self.fetcher.fetch(step.url, etag=etag, last_modified=last_modified)
+            limit = max(LISTING_MAX_BYTES, self.config.http.max_bytes)
+            result = await self.fetcher.fetch(
+                step.url, etag=etag, last_modified=last_modified, max_bytes=limit
+            )
         except Exception as exc:  # the fetcher's own trouble: recorded like a bad answer
             log.warning("listing %s: %s: %s", step.url, type(exc).__name__, exc)
             return _Answer(FetchResult(step.url, step.url), failure="fetch_error")

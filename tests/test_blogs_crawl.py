@@ -258,7 +258,7 @@ def _hostile(web: BlogWeb, kind: str) -> None:
     path, host = "/sitemap_index.xml", YOAST
     xml = "application/xml"
     if kind == "huge":
-        web.big(path, 40_000_000, host=host, content_type=xml)
+        web.big(path, 60_000_000, host=host, content_type=xml)  # past the 50 MB limit
     elif kind == "malformed":
         web.add_page(
             path, b"<sitemapindex><sitemap><loc>http://yoast.test/", host=host, content_type=xml
@@ -289,3 +289,50 @@ def test_a_hostile_sitemap_is_a_recorded_error_and_the_run_goes_on(
     assert set(web.all_posts()) <= posts_stored(db)  # yoast's feed, and the other blogs
     failures = sqlite_utils.Database(db)["blogs"].get(YOAST)["failures"]
     assert "sitemap_index.xml" in failures
+
+
+def test_a_sitemap_over_the_page_byte_limit_is_still_read(web: BlogWeb, tmp_path: Path) -> None:
+    url = "http://yoast.test/post-sitemap.xml"
+    original = web.fetch(url)
+    padding = b"<!--" + b"x" * 300_000 + b"-->"  # a big sitemap: 3x http.max_bytes
+    web.add_page(
+        "/post-sitemap.xml", original.body + padding, host=YOAST, content_type="application/xml"
+    )
+    db = tmp_path / "b.db"
+    config = blog_config(web, db).with_overrides(http={"max_bytes": 100_000})
+    assert crawl(config).status == "ok"
+    row = sqlite_utils.Database(db)["frontier"].get(url)
+    assert (row["state"], row["kind"]) == ("done", "listing_sitemap"), row
+
+
+def post_paths(web: BlogWeb, host: str) -> set[str]:
+    return {"/" + url.split("/", 3)[3] for url in web.posts(host)}
+
+
+def test_a_comment_feed_that_no_longer_reaches_the_last_check_sweeps_the_blog(
+    web: BlogWeb, tmp_path: Path
+) -> None:
+    db = tmp_path / "b.db"
+    first_crawl(web, db)
+    posts = web.posts(WORDPRESS)
+    for n in range(web.comment_feed_size + 1):  # more than the feed shows
+        web.add_pingback(posts[0], f"http://elsewhere.test/{n}/")  # news names one post
+    since = web.mark()
+    crawl(blog_config(web, db))
+    asked = set(without_robots(web, WORDPRESS, since))
+    assert post_paths(web, WORDPRESS) <= asked
+    assert sqlite_utils.Database(db)["blogs"].get(WORDPRESS)["last_swept"]
+    assert not post_paths(web, YOAST) & set(without_robots(web, YOAST, since))
+
+
+def test_a_blog_without_a_comment_feed_keeps_the_per_post_recrawl(
+    web: BlogWeb, tmp_path: Path
+) -> None:
+    web.add_page("/comments/feed/", "gone", status=404, host=WORDPRESS)
+    db = tmp_path / "b.db"
+    first_crawl(web, db)
+    assert sqlite_utils.Database(db)["blogs"].get(WORDPRESS)["comment_feed"] is None
+    since = web.mark()
+    crawl(blog_config(web, db))
+    assert post_paths(web, WORDPRESS) <= set(without_robots(web, WORDPRESS, since))
+    assert not post_paths(web, YOAST) & set(without_robots(web, YOAST, since))

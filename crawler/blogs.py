@@ -28,6 +28,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +70,30 @@ def blog_homes(urls: Iterable[str]) -> tuple[list[str], list[str]]:
         else:
             homes.setdefault(blog_of(url), url)
     return list(homes.values()), invalid
+
+
+async def run_blogs(
+    config: Config,
+    fetcher: Fetcher,
+    writer: StoreWriter,
+    stop: asyncio.Event,
+    deadline: float | None,
+) -> None:
+    """:meth:`BlogRun.run`, ended early by a stop request or ``max_runtime`` (``deadline``,
+    monotonic): a blog not finished is discovered or checked again by the next run."""
+    work = asyncio.create_task(BlogRun(config, fetcher, writer).run())
+    stopping = asyncio.create_task(stop.wait())
+    timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+    try:
+        await asyncio.wait({work, stopping}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not work.done():
+            work.cancel()
+            with suppress(asyncio.CancelledError):
+                await work
+    if not work.cancelled():
+        work.result()  # a database fault ends the run, as anywhere
 
 
 @dataclass

@@ -31,7 +31,7 @@ from typing import Any
 
 import httpx
 
-from crawler.blogs import BlogRun
+from crawler.blogs import run_blogs
 from crawler.config import Config
 from crawler.fetch.client import Fetcher, FetchResult
 from crawler.fetch.slots import Slots
@@ -159,7 +159,9 @@ class Engine:
                     self.parsers = default_parsers(self.config, pages.extract)
                 try:
                     if isinstance(self.store, Store):  # whole blogs: discovery and watch
-                        await BlogRun(self.config, f, writer).run()
+                        limit = self.config.crawl.max_runtime_seconds
+                        deadline = started + limit if limit > 0 else None
+                        await run_blogs(self.config, f, writer, self.stop, deadline)
                     status = await self._loop(f, writer, started)
                 finally:
                     await self._cancel_running()  # before the client closes under them

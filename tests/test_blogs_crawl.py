@@ -336,3 +336,16 @@ def test_a_blog_without_a_comment_feed_keeps_the_per_post_recrawl(
     crawl(blog_config(web, db))
     assert post_paths(web, WORDPRESS) <= set(without_robots(web, WORDPRESS, since))
     assert not post_paths(web, YOAST) & set(without_robots(web, YOAST, since))
+
+
+def test_a_listing_that_hangs_does_not_hold_the_run_past_max_runtime(
+    web: BlogWeb, tmp_path: Path
+) -> None:
+    web.hang("/sitemap_index.xml", host=YOAST)
+    config = blog_config(web, tmp_path / "b.db", max_runtime="2s").with_overrides(
+        http={"timeout": 60.0}
+    )
+    started = time.monotonic()
+    summary = crawl(config)
+    assert summary.status == "ok"
+    assert time.monotonic() - started < 30  # the hanging answer alone would take 60 s

@@ -30,6 +30,7 @@ BOUNDS: dict[str, tuple[float, float, bool]] = {
     "crawl.max_depth": (0, 1000, False),
     "crawl.max_pages": (0, 1_000_000_000, False),
     "crawl.recrawl_after": (0, 10 * YEAR, False),
+    "crawl.sweep_after": (0, 10 * YEAR, False),
     "crawl.max_runtime": (0, YEAR, False),
     "politeness.delay": (0, 3600, False),
     "politeness.per_host": (1, 100, False),
@@ -74,10 +75,18 @@ class CrawlSettings:
     follow: list[str] = field(default_factory=lambda: ["pingback", "trackback", "citation"])
     recrawl_after: str = "1d"
     max_runtime: str = "0s"
+    # Whole blogs (issue 13): front pages whose every post is crawled, checked every
+    # recrawl_after through their feeds; their posts are re-swept every sweep_after.
+    blogs: list[str] = field(default_factory=list)
+    sweep_after: str = "30d"
 
     @property
     def recrawl_after_seconds(self) -> float:
         return parse_duration(self.recrawl_after, "crawl.recrawl_after")
+
+    @property
+    def sweep_after_seconds(self) -> float:
+        return parse_duration(self.sweep_after, "crawl.sweep_after")
 
     @property
     def max_runtime_seconds(self) -> float:
@@ -196,6 +205,7 @@ def _validate(config: Config) -> None:
     values = {key: _value(config, key) for key in BOUNDS}
     values["crawl.recrawl_after"] = crawl.recrawl_after_seconds
     values["crawl.max_runtime"] = crawl.max_runtime_seconds
+    values["crawl.sweep_after"] = crawl.sweep_after_seconds
     for key, value in values.items():
         _check_bounds(key, value)
     if not crawl.database.strip():

@@ -31,6 +31,7 @@ from typing import Any
 
 import httpx
 
+from crawler.blogs import run_blogs
 from crawler.config import Config
 from crawler.fetch.client import Fetcher, FetchResult
 from crawler.fetch.slots import Slots
@@ -43,6 +44,7 @@ from crawler.sinks import DatabaseSink, PageWrite, Sink
 from crawler.urls import comment_page_post
 from crawler.writer import StoreWriter
 from db.backend import Backend
+from db.blogs import defer_watched_posts
 from db.store import RUN_LEASE, DatabaseFault, Store
 
 log = logging.getLogger(__name__)
@@ -161,6 +163,10 @@ class Engine:
                 if self.parsers is None:
                     self.parsers = default_parsers(self.config, pages.extract)
                 try:
+                    if isinstance(self.store, Store):  # whole blogs: discovery and watch
+                        limit = self.config.crawl.max_runtime_seconds
+                        deadline = started + limit if limit > 0 else None
+                        await run_blogs(self.config, f, writer, self.stop, deadline)
                     status = await self._loop(f, writer, started)
                 finally:
                     await self._cancel_running()  # before the client closes under them
@@ -184,6 +190,8 @@ class Engine:
         entries, invalid = seed_entries(seeds)
         self.store.enqueue(entries)
         reopen(self.store, self.config)  # what changed settings no longer refuse
+        if isinstance(self.store, Store):  # watched blogs' posts wait for sweep_after
+            defer_watched_posts(self.store.conn, self.config.crawl.sweep_after_seconds)
         self.store.queue_due_recrawls()
         self.store.requeue_failed(TRANSIENT_ERRORS, MAX_ATTEMPTS)
         self.store.commit()

@@ -24,6 +24,7 @@ from typing import Any, TextIO
 
 import sqlite_utils
 
+from crawler.records import iso
 from db.graph import normalise_blog, register_functions, sort_kinds
 from db.pagerank import pagerank
 
@@ -126,7 +127,32 @@ def _where(conditions: list[str]) -> str:
     return "WHERE " + " AND ".join(conditions) if conditions else ""
 
 
-def _build_query(what: str, blog: str | None, kinds: list[str] | None) -> _Query:
+# What "found in a time window" means per export (``--since``, ``--run``): a comment's or
+# link's first sighting; a post's first appearance in the frontier.
+_FOUND_AT: dict[str, str] = {
+    "links": "l.first_seen",
+    "nodes": "l.first_seen",
+    "citations": "l.first_seen",
+    "pingbacks": "c.first_seen",
+    "comments": "c.first_seen",
+    "posts": "(SELECT f.added_at FROM frontier f WHERE f.url = p.url)",
+}
+
+
+def run_window(db: sqlite_utils.Database, run: int) -> tuple[str, str]:
+    """The start and end (now, if still running) of run ``run``, as stored times."""
+    row = db.execute("SELECT started_at, finished_at FROM runs WHERE id = ?", [run]).fetchone()
+    if row is None:
+        raise ExportError(f"no run {run} in this database")
+    return row[0], row[1] or iso()
+
+
+def _build_query(
+    what: str,
+    blog: str | None,
+    kinds: list[str] | None,
+    window: tuple[str | None, str | None] = (None, None),
+) -> _Query:
     """The SQL for one export, with the ``--blog`` and ``--kind`` filters.
 
     An edge belongs to a blog when either end is on it (so a blog's export has its posts'
@@ -145,6 +171,12 @@ def _build_query(what: str, blog: str | None, kinds: list[str] | None) -> _Query
             where.append("coalesce(p.blog, pingcrawl_blog(c.post_url)) = :blog")
         else:
             where.append(f"(pingcrawl_blog({source}) = :blog OR pingcrawl_blog({target}) = :blog)")
+    if window != (None, None):
+        found_at = _FOUND_AT.get(what)
+        if found_at is None:
+            raise ExportError(f"--since and --run do not apply to {what}")
+        params["window_start"], params["window_end"] = window[0] or "", window[1] or "~"
+        where.append(f"{found_at} BETWEEN :window_start AND :window_end")
     if kinds and kind is None:
         raise ExportError(f"--kind does not apply to {what}")
     if kinds:
@@ -180,6 +212,7 @@ def export(
     out: TextIO,
     blog: str | None = None,
     kinds: list[str] | None = None,
+    window: tuple[str | None, str | None] = (None, None),
 ) -> int:
     """Write one export to ``out`` and return the number of rows (edges) written.
 
@@ -193,6 +226,9 @@ def export(
 
     The tables ``nodes`` (every end of a link with its degrees and PageRank, same filters as
     ``links``), ``posts`` and ``comments`` (the text corpus) come as csv, tsv, json or jsonl.
+    ``window`` (start, end; stored times, either None for open) keeps what was first seen
+    then: the comments, pingbacks and links found, the posts that entered the frontier
+    (``--since 1d``, ``--run N``: what the nightly runs found, for the morning mail).
     Raises :class:`ExportError` for an unknown ``what`` or ``fmt``, or a graph format of a
     table.
     """
@@ -201,7 +237,7 @@ def export(
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
     register_functions(db)
-    query = _build_query(what, blog, kinds)
+    query = _build_query(what, blog, kinds, window)
     if not query.edges and fmt in GRAPH_FORMATS:
         raise ExportError(f"{what} is a table: choose one of {', '.join(TABLE_FORMATS)}")
     return WRITERS[fmt](db, query, out)

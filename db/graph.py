@@ -20,6 +20,7 @@ import sqlite_utils
 from crawler.records import PING_KINDS as RECORD_PING_KINDS
 from crawler.records import iso
 from crawler.urls import blog_of, host_of
+from db.blogs import coverage as blog_coverage
 
 # Link kinds that relate posts (SPEC section 6); nav and comment links never do.
 GRAPH_KINDS = ("pingback", "trackback", "citation")
@@ -397,7 +398,9 @@ def stats(db: sqlite_utils.Database, top: int = 10, runs: int = 5) -> dict[str, 
          "errors": {"fetch": {reason: n}, "skipped": {reason: n}},
          "frontier": {state: n},
          "last_runs": [{"id", "started_at", "finished_at", "status", "fetched", ...}],
-         "hosts_waiting": [{"host", "queued", "next_attempt_at", "paused_until"}]}
+         "hosts_waiting": [{"host", "queued", "next_attempt_at", "paused_until"}],
+         "blogs": [{"blog", "posts_listed", "posts_stored", "last_checked", "last_check",
+                    "listing"}]}                                     # whole blogs' coverage
 
     Top cited hosts count citation links to other blogs (a blog citing itself is not news),
     ``top`` of them; ``last_runs`` are the latest ``runs`` runs, newest first.
@@ -418,6 +421,7 @@ def stats(db: sqlite_utils.Database, top: int = 10, runs: int = 5) -> dict[str, 
         "frontier": _reasons(db, "SELECT state, count(*) FROM frontier"),
         "last_runs": _rows(db, "SELECT * FROM runs ORDER BY id DESC LIMIT ?", [runs]),
         "hosts_waiting": _hosts_waiting(db, top),
+        "blogs": blog_coverage(db.conn),
     }
 
 

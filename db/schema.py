@@ -14,7 +14,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-SCHEMA_VERSION = 6  # == len(MIGRATIONS)
+SCHEMA_VERSION = 7  # == len(MIGRATIONS)
 
 PAGE_COLUMNS: dict[str, type] = {
     "url": str,
@@ -289,6 +289,37 @@ def _v6_claims_and_leases(db: sqlite_utils.Database) -> None:
     db.table("runs").add_column("lease_until", str)
 
 
+def _v7_blogs(db: sqlite_utils.Database) -> None:
+    """Whole blogs (issue 13): what each blog lists its posts through, and the nightly
+    watch's validators and watermarks (``db/blogs.py`` reads and writes it)."""
+    db.table("blogs").create(
+        {
+            "blog": str,
+            "home": str,
+            "api": str,
+            "sitemaps": str,
+            "feed": str,
+            "comment_feed": str,
+            "comment_feed_etag": str,
+            "comment_feed_last_modified": str,
+            "watch_listing": str,
+            "watch_listing_kind": str,
+            "watch_listing_etag": str,
+            "watch_listing_last_modified": str,
+            "comments_watermark": str,
+            "posts_listed": int,
+            "not_posts": int,
+            "failures": str,
+            "discovered_at": str,
+            "last_checked": str,
+            "last_check": str,
+            "last_swept": str,
+        },
+        pk="blog",
+        if_not_exists=True,
+    )
+
+
 # MIGRATIONS[i] brings a database from version i to i + 1. Append, never edit.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _create_v1,
@@ -297,6 +328,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v4_webmentions_in_pingbacks,
     _v5_host_sitemaps,
     _v6_claims_and_leases,
+    _v7_blogs,
 ]
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TextIO, cast
+import time
+from typing import Any, TextIO, cast
 
 import click
 
@@ -14,9 +15,9 @@ from crawler.cli.common import (
     open_existing,
     output_file,
 )
-from crawler.config import Config
-from crawler.records import LinkKind
-from db.export import FORMATS, WHATS, ExportError
+from crawler.config import Config, ConfigError, parse_duration
+from crawler.records import LinkKind, iso_at
+from db.export import FORMATS, WHATS, ExportError, run_window
 from db.export import export as export_rows
 
 
@@ -38,6 +39,12 @@ from db.export import export as export_rows
     multiple=True,
     help="Only links of this kind (repeatable).",
 )
+@click.option(
+    "--since",
+    metavar="DURATION",
+    help="Only what was found in the last DURATION (1d, 12h): pings, comments, links, posts.",
+)
+@click.option("--run", "run", type=int, metavar="N", help="Only what run N found.")
 @common_options
 def export(
     config: Config,
@@ -46,12 +53,17 @@ def export(
     output: str | None,
     blog: str | None,
     kinds: tuple[str, ...],
+    since: str | None,
+    run: int | None,
 ) -> None:
     """Export link lists for Gephi, Graphviz or a spreadsheet.
 
     KIND is links, pingbacks, citations or related (rows have source, target, kind),
     or the tables nodes, posts, comments; sqlite writes the whole crawl as a SQLite
     database for sqlite-utils and Datasette (-o FILE; a cluster crawl's too).
+
+    --since and --run keep what those runs found: the morning mail of a nightly cron is
+    'pingcrawl export pingbacks --since 1d' (with each ping's verdict).
 
     Example: pingcrawl export related --format gexf -o related.gexf
     """
@@ -61,9 +73,16 @@ def export(
         return
     db = open_existing(config)
     try:
+        window = _window(db, since, run)
         with click.open_file(target, "w", encoding="utf-8") as out:
             count = export_rows(
-                db, kind, fmt, cast(TextIO, out), blog=blog, kinds=list(kinds) or None
+                db,
+                kind,
+                fmt,
+                cast(TextIO, out),
+                blog=blog,
+                kinds=list(kinds) or None,
+                window=window,
             )
     except ExportError as exc:  # e.g. a table (posts) asked for as a graph format
         raise UsageError(str(exc)) from None
@@ -93,3 +112,18 @@ def export_database(config: Config, target: str) -> None:
     except OSError as exc:
         raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
     click.echo(f"{sum(counts.values())} rows of {len(counts)} tables written to {target}", err=True)
+
+
+def _window(db: Any, since: str | None, run: int | None) -> tuple[str | None, str | None]:
+    """(start, end) of --since DURATION or --run N as stored times (both open if neither)."""
+    if since is not None and run is not None:
+        raise UsageError("--since and --run cannot be used together")
+    if run is not None:
+        return run_window(db, run)
+    if since is None:
+        return None, None
+    try:
+        seconds = parse_duration(since, "--since")
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    return iso_at(time.time() - seconds), None

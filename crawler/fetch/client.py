@@ -90,6 +90,8 @@ KEPT_TYPES = HTML_TYPES | {
     "application/json",
     "application/feed+json",
     "application/ld+json",
+    "application/gzip",  # gzipped sitemaps (sitemap.xml.gz), unpacked by their parser
+    "application/x-gzip",
 }
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 RETRY_AFTER_CAP = 3600.0  # a Retry-After longer than this is read as this
@@ -181,6 +183,7 @@ class _Trip:
 
     attempts: int = 0
     exchanges: list[Exchange] = field(default_factory=list)
+    max_bytes: int | None = None  # this fetch's body limit, when not http.max_bytes
 
 
 @dataclass
@@ -279,6 +282,11 @@ class Fetcher:
         """Seconds between request starts to ``host`` (the delay, or its Crawl-delay)."""
         return self._slots.delay_of(host)
 
+    def robots_sitemaps(self, host: str) -> list[str]:
+        """The ``Sitemap:`` URLs of ``host``'s robots.txt as read this run ([] if unread)."""
+        state = self._hosts.get(host)
+        return state.robots.sitemaps if state is not None and state.robots is not None else []
+
     async def __aenter__(self) -> Fetcher:
         return self
 
@@ -296,12 +304,18 @@ class Fetcher:
     # -- layer 1: admission and the result -------------------------------------------------
 
     async def fetch(
-        self, url: str, *, etag: str | None = None, last_modified: str | None = None
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        max_bytes: int | None = None,
     ) -> FetchResult:
-        """Fetch ``url`` (already normalised); never raises for network or server trouble."""
+        """Fetch ``url`` (already normalised); never raises for network or server trouble.
+        ``max_bytes``: this body's limit instead of ``http.max_bytes`` (sitemaps: 50 MB)."""
         started = time.monotonic()
         result = FetchResult(url=url, final_url=url)
-        trip = _Trip()
+        trip = _Trip(max_bytes=max_bytes)
         refusal = await self._admit(url, trip)
         if refusal is not None:
             result.skip_reason, result.error = refusal
@@ -477,7 +491,7 @@ class Fetcher:
             started = time.monotonic()
             try:
                 async with asyncio.timeout(self._http.timeout):
-                    await self._exchange(request, partial, purpose)
+                    await self._exchange(request, partial, purpose, trip.max_bytes)
             except _CAUGHT as exc:
                 answer = _failure(partial, exc)
         exchange = _exchange_record(request, wire, partial, purpose, time.monotonic() - started)
@@ -487,7 +501,9 @@ class Fetcher:
             self._note_answer(host, answer)
         return answer
 
-    async def _exchange(self, request: httpx.Request, answer: _Answer, purpose: Purpose) -> None:
+    async def _exchange(
+        self, request: httpx.Request, answer: _Answer, purpose: Purpose, limit: int | None = None
+    ) -> None:
         """Send ``request`` and read its answer into ``answer`` (in place, so that what was
         received before a failure is still there for the exchange record)."""
         response = await self._client.send(request, stream=True)
@@ -500,7 +516,7 @@ class Fetcher:
                 await _read_body(response, answer, MAX_ROBOTS_BYTES, keep=True, cut_ok=True)
             elif 200 <= response.status_code < 300:
                 keep = _media_type(answer.headers) in KEPT_TYPES | {None}
-                await _read_body(response, answer, self._http.max_bytes, keep=keep)
+                await _read_body(response, answer, limit or self._http.max_bytes, keep=keep)
             else:
                 await _discard_body(response, answer)
         finally:

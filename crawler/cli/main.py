@@ -17,6 +17,7 @@ from crawler.cli.inspect import extract, related, stats
 from crawler.cli.reextract import reextract
 from crawler.cli.report import datasette_metadata, report, status
 from crawler.cli.requeue import requeue
+from crawler.cli.show import show
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -48,6 +49,7 @@ for command in (
     report,
     status,
     datasette_metadata,
+    show,
 ):
     cli.add_command(command)
 

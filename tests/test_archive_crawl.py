@@ -256,3 +256,37 @@ def test_archive_settings_are_checked():
     for bad in ("lots", "0", "-1GB", 5):
         with pytest.raises(ConfigError, match="archive.warc_max_size"):
             Config().with_overrides(archive={"warc_max_size": bad})
+
+
+def test_a_sink_before_the_database_is_flushed_before_its_commit(tmp_path: Path):
+    """The archive runs before the database; its fsync must still come before the commit."""
+    from crawler.records import RunCounters
+    from crawler.sinks import DatabaseSink
+    from crawler.writer import StoreWriter
+    from db.store import Store
+
+    store = Store.open(tmp_path / "w.db")
+    run_id = store.start_run(pid=1)
+    order: list[str] = []
+
+    class Recorder:
+        def write(self, item):
+            return None
+
+        def flush(self) -> None:
+            order.append("archive")
+
+        def close(self) -> None:
+            pass
+
+    class Database(DatabaseSink):
+        def flush(self) -> None:
+            order.append("database")
+            super().flush()
+
+    database = Database(store, run_id, RunCounters(), recrawl_after=86400)
+    writer = StoreWriter(store, run_id, [Recorder(), database])
+    writer.checkpoint()
+    writer.close()
+    store.close()
+    assert order == ["archive", "database"]

@@ -59,8 +59,10 @@ def _row(
         "payload_digest": None,
     }
     if answered:  # the archive computed it already (a 304's revisit names the earlier one)
-        own = record is not None and record.record_type == "response"
-        row["payload_digest"] = record.payload_digest if own else payload_digest(exchange.raw_body)
+        if record is not None and record.record_type == "response":
+            row["payload_digest"] = record.payload_digest
+        else:
+            row["payload_digest"] = payload_digest(exchange.raw_body)
     if record is not None:
         row.update(
             warc_file=record.filename,

@@ -124,6 +124,10 @@ class Fetches(Protocol):
 
     def log_fetches(self, rows: Sequence[dict[str, Any]]) -> None: ...
 
+    def known_verdicts(self, comment_ids: Sequence[str]) -> dict[str, int | None]:
+        """Pingback verdicts already stored (``comments.verified``), by comment id."""
+        ...
+
     def last_capture(self, url: str) -> tuple[str, str, str | None, str | None] | None:
         """(uri, WARC date, payload digest, record id) of the latest archived response."""
         ...

@@ -486,6 +486,15 @@ class Store:
             )
 
     @_guarded
+    def known_verdicts(self, comment_ids: Sequence[str]) -> dict[str, int | None]:
+        """``comments.verified`` of the comments already stored (1, 0 or None) by id."""
+        if not comment_ids:
+            return {}
+        marks = ", ".join("?" * len(comment_ids))
+        sql = f"SELECT id, verified FROM comments WHERE id IN ({marks})"
+        return dict(self.conn.execute(sql, list(comment_ids)))
+
+    @_guarded
     def last_capture(self, url: str) -> tuple[str, str, str | None, str | None] | None:
         """The latest archived full response of ``url``: (uri, WARC date, payload digest,
         record id), what a revisit record refers to; None when none was archived."""

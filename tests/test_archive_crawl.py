@@ -290,3 +290,33 @@ def test_a_sink_before_the_database_is_flushed_before_its_commit(tmp_path: Path)
     writer.close()
     store.close()
     assert order == ["archive", "database"]
+
+
+def test_the_page_metadata_names_outlinks_and_pingback_verdicts(site: SiteServer, tmp_path):
+    from test_cron import post_html
+
+    a, b = "http://blog.test/a/", "http://blog.test/b/"
+    site.add_page("/a/", post_html("A", citations=[b]), host="blog.test")
+    site.add_page("/b/", post_html("B", pings=[a]), host="blog.test")
+    config = _config(site, tmp_path).with_overrides(crawl={"seeds": [b], "follow": ["pingback"]})
+    assert crawl(config).status == "ok"
+    db = sqlite_utils.Database(tmp_path / "a.db")
+    db.execute("UPDATE frontier SET state = 'queued' WHERE url = ?", [b])
+    db.conn.commit()
+    db.conn.close()
+    assert crawl(config).status == "ok"  # B again: its pingback's verdict is known now
+
+    metadata = []
+    for path in sorted((tmp_path / "warc").glob("*.warc.gz")):
+        with path.open("rb") as stream:
+            for record in ArchiveIterator(stream):
+                if record.rec_type == "metadata" and record.rec_headers.get_header(
+                    "WARC-Target-URI"
+                ) in (a, b):
+                    uri = record.rec_headers.get_header("WARC-Target-URI")
+                    metadata.append((uri, record.content_stream().read().decode()))
+    [first_b, first_a, second_b] = metadata
+    assert first_b[0] == b and f"pingback: {a} pending" in first_b[1]
+    assert first_a[0] == a and f"via: {b}" in first_a[1] and f"outlink: {b} citation" in first_a[1]
+    assert "hopsFromSeed: 1" in first_a[1] and "fetchTimeMs: " in first_a[1]
+    assert second_b[0] == b and f"pingback: {a} verified" in second_b[1]

@@ -10,17 +10,21 @@ end of the run its log (warnings and the counters) is kept as a ``resource`` rec
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from crawler.archive.warc import ArchiveError, Capture, PageMeta, WarcWriter
 from crawler.config import Config
 from crawler.fetch.exchange import Exchange
-from crawler.records import RunCounters, SaveOutcome
+from crawler.records import PING_KINDS, CommentRecord, RunCounters, SaveOutcome
 from crawler.sinks import PageWrite
 from db.backend import Backend
 
 log = logging.getLogger(__name__)
 LOG_LINES = 10_000  # of a run's log kept for its resource record
+# comments.verified as a metadata record names it. A pingback first seen on this page has
+# none yet ("pending"): its source may come later, and the verdict is settled at the
+# commit; the next capture of the page shows it.
+VERDICTS: dict[int | None, str] = {1: "verified", 0: "refused"}
 
 
 class RunLog(logging.Handler):
@@ -66,8 +70,9 @@ class ArchiveSink:
     def write(self, item: PageWrite) -> SaveOutcome | None:
         exchanges = item.result.exchanges
         if exchanges:
+            verdicts = self.store.known_verdicts([c.id for c in _pingbacks(item)])
             item.archived = self.writer.write_fetch(
-                exchanges, page_meta(item), self._previous(exchanges)
+                exchanges, page_meta(item, verdicts), self._previous(exchanges)
             )
         return None
 
@@ -101,8 +106,9 @@ class ArchiveSink:
         return "\n".join([*self._log.lines, summary]) + "\n"
 
 
-def page_meta(item: PageWrite) -> PageMeta | None:
-    """The page's ``metadata`` record: how it was found, its outlinks and pingbacks."""
+def page_meta(item: PageWrite, verdicts: Mapping[str, int | None]) -> PageMeta | None:
+    """The page's ``metadata`` record: how it was found, its outlinks and pingbacks with
+    the verdict known when it was archived (``verdicts``: comments.verified by id)."""
     page = item.page
     if item.action != "page" or page is None:
         return None
@@ -112,11 +118,12 @@ def page_meta(item: PageWrite) -> PageMeta | None:
         hops_from_seed=str(item.row.depth),
         fetch_time_ms=round(item.result.elapsed * 1000),
         outlinks=[(link.dst, link.kind) for link in item.links],
-        # The verdict is settled when the batch commits (the source page may come later):
-        # at capture time a pingback is "pending"; comments.verified has the outcome.
         pingbacks=[
-            (comment.source_url or "", "pending")
-            for comment in item.comments
-            if comment.kind == "pingback"
+            (comment.source_url or "", VERDICTS.get(verdicts.get(comment.id), "pending"))
+            for comment in _pingbacks(item)
         ],
     )
+
+
+def _pingbacks(item: PageWrite) -> list[CommentRecord]:
+    return [comment for comment in item.comments if comment.kind in PING_KINDS]

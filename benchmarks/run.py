@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,7 @@ class Settings:
     concurrency: int = 64
     max_depth: int = 10
     timeout: float = 1800.0
+    archive: bool = False  # pingcrawl writes WARC files too
 
 
 @dataclass
@@ -61,6 +62,7 @@ class Result:
     missing: int
     server: dict[str, Any]
     log: Path
+    stored_bytes: dict[str, int] = field(default_factory=dict)  # what the tool left on disk
 
     @property
     def pages_per_second(self) -> float:
@@ -156,9 +158,11 @@ def run_pingcrawl(
         f"proxy = {_toml(server.proxy)}\n"
         "timeout = 30\n"
         "[safety]\n"
-        "allow_private = true\n",
+        "allow_private = true\n"
+        + (f"[archive]\nwarc_dir = {_toml(str(work / 'warc'))}\n" if settings.archive else ""),
         encoding="utf-8",
     )
+    shutil.rmtree(work / "warc", ignore_errors=True)
     cmd = [sys.executable, "-m", "crawler", "crawl", "-c", str(config), "--no-progress", "-q"]
     server.reset()
     code, seconds, rss = run_measured(cmd, work / "pingcrawl.log", settings.timeout, _env())
@@ -166,8 +170,35 @@ def run_pingcrawl(
     pages, missing = stored_pages(database, set(web.post_urls()))
     return Result(
         "pingcrawl", code, seconds, _pingcrawl_run_seconds(database), rss, pages, missing,
-        served, work / "pingcrawl.log",
+        served, work / "pingcrawl.log", _disk_bytes(database, work / "warc"),
     )  # fmt: skip
+
+
+def _disk_bytes(database: Path, warc_dir: Path) -> dict[str, int]:
+    """Bytes of the database (with its WAL) and of the WARC files, and pages stored."""
+    files = [database, database.with_name(database.name + "-wal")]
+    sizes = {"database": sum(f.stat().st_size for f in files if f.exists())}
+    sizes["warc"] = sum(f.stat().st_size for f in warc_dir.glob("*.warc.gz"))
+    if database.exists():
+        conn = sqlite3.connect(database)
+        try:
+            sizes["pages"] = conn.execute("SELECT count(*) FROM pages").fetchone()[0]
+        finally:
+            conn.close()
+    return sizes
+
+
+def storage_report(results: list[Result]) -> list[str]:
+    lines = []
+    for result in results:
+        sizes = result.stored_bytes
+        if sizes.get("pages"):
+            per_page = sizes["database"] / sizes["pages"] / 1024
+            line = f"{result.tool}: database {per_page:.1f} KB per stored page"
+            if sizes.get("warc"):
+                line += f", WARC {sizes['warc'] / sizes['pages'] / 1024:.1f} KB per page"
+            lines.append(line + f" ({sizes['pages']:,} pages)")
+    return lines
 
 
 def _pingcrawl_run_seconds(database: Path) -> float | None:
@@ -320,6 +351,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-depth", type=int, default=10)
     parser.add_argument("--timeout", type=float, default=1800.0, help="per tool, seconds")
     parser.add_argument("--keep", type=Path, help="keep databases and logs in this directory")
+    parser.add_argument(
+        "--archive", action="store_true", help="pingcrawl also writes WARC files ([archive])"
+    )
     args = parser.parse_args(argv)
     blogs = args.blogs or (50 if args.politeness else 100)
     delay = args.delay if args.delay is not None else (0.2 if args.politeness else 0.0)
@@ -332,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         concurrency=args.concurrency,
         max_depth=args.max_depth,
         timeout=args.timeout,
+        archive=args.archive,
     )
     if settings.max_depth < web.max_link_depth:
         parser.error(f"--max-depth must be at least {web.max_link_depth} to reach every post")
@@ -374,6 +409,7 @@ def main(argv: list[str] | None = None) -> int:
             "answered and accepted by the server (pages + robots.txt); crawl s: the tool's own "
             "run time"
         )
+        print("\n".join(storage_report(results)))
         line = ratios(results)
         if line and delay == 0:  # the speed targets are for the unpaced crawl
             print(line)

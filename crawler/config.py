@@ -129,12 +129,25 @@ class ClusterSettings:
 
 
 @dataclass(frozen=True)
+class ArchiveSettings:
+    warc_dir: str = ""  # a directory turns WARC output on
+    warc_max_size: str = "1GB"  # a file rolls over to the next past this size
+
+    @property
+    def warc_max_bytes(self) -> int:
+        from crawler.archive.warc import parse_size  # warcio loads only when it is asked for
+
+        return parse_size(self.warc_max_size)
+
+
+@dataclass(frozen=True)
 class Config:
     crawl: CrawlSettings = field(default_factory=CrawlSettings)
     politeness: PolitenessSettings = field(default_factory=PolitenessSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     safety: SafetySettings = field(default_factory=SafetySettings)
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
+    archive: ArchiveSettings = field(default_factory=ArchiveSettings)
 
     def with_overrides(self, **sections: dict[str, Any]) -> Config:
         """A validated copy with some keys changed: ``with_overrides(crawl={"max_pages": 5})``."""
@@ -152,6 +165,7 @@ _SECTIONS: dict[str, type] = {
     "http": HttpSettings,
     "safety": SafetySettings,
     "cluster": ClusterSettings,
+    "archive": ArchiveSettings,
 }
 
 
@@ -217,6 +231,10 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"cluster.database: {database!r} is not a postgresql:// URL")
     if http.proxy and not re.match(r"^https?://[^/]+", http.proxy):
         raise ConfigError(f"http.proxy: {http.proxy!r} is not an http:// or https:// URL")
+    try:
+        config.archive.warc_max_bytes  # noqa: B018 - parsed for its error
+    except ValueError as exc:
+        raise ConfigError(f"archive.warc_max_size: {exc}") from exc
 
 
 def _value(config: Config, key: str) -> Any:

@@ -31,6 +31,7 @@ from typing import Any
 
 import httpx
 
+from crawler.archive.sink import ArchiveSink
 from crawler.blogs import run_blogs
 from crawler.config import Config
 from crawler.fetch.client import Fetcher, FetchResult
@@ -153,7 +154,7 @@ class Engine:
         database = DatabaseSink(
             self.store, run_id, self.counters, self.config.crawl.recrawl_after_seconds
         )
-        writer = StoreWriter(self.store, run_id, [database, *self.sinks])
+        writer = StoreWriter(self.store, run_id, [*self._archive(run_id), database, *self.sinks])
         try:
             async with (
                 PageParser(PARSE_WORKERS, PARSE_DEADLINE) as pages,
@@ -184,6 +185,17 @@ class Engine:
         frontier = self.store.frontier_counts()
         elapsed = time.monotonic() - started
         return RunSummary(run_id, status, self.counters, frontier, elapsed, invalid)
+
+    def _archive(self, run_id: int) -> list[Sink]:
+        """The WARC sink when ``[archive] warc_dir`` is set: it runs before the database so
+        ``fetches`` rows can name their records."""
+        if not self.config.archive.warc_dir:
+            return []
+        try:
+            return [ArchiveSink.open(self.config, self.store, run_id, self.counters)]
+        except BaseException:
+            self.store.finish_run(run_id, "crashed", self.counters)
+            raise
 
     def _prepare(self, seeds: Iterable[str]) -> list[str]:
         self.store.end_dead_runs(holding_lock=self.holding_lock)

@@ -15,7 +15,9 @@ import logging
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from crawler.archive.warc import ArchivedRecord
 from crawler.fetch.client import FetchResult
+from crawler.fetchlog import fetch_rows
 from crawler.frontier import revisit_interval
 from crawler.records import (
     CommentRecord,
@@ -57,6 +59,8 @@ class PageWrite:
     entries: list[FrontierEntry] = field(default_factory=list)
     fresh: bool = False
     failed: bool = False
+    # Where the archive sink (running before the database) put its records, for ``fetches``.
+    archived: list[ArchivedRecord] = field(default_factory=list)
 
     def records(self) -> int:
         """How many records it carries besides the page (they cost memory too)."""
@@ -99,6 +103,9 @@ class DatabaseSink:
     def write(self, item: PageWrite) -> SaveOutcome | None:
         try:
             with self.store.atomic():
+                self.store.log_fetches(
+                    fetch_rows(self.run_id, item.row.url, item.result.exchanges, item.archived)
+                )
                 return self._apply(item)
         except DatabaseFault:
             raise

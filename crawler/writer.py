@@ -25,7 +25,7 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from crawler.records import FrontierRow, SaveOutcome
-from crawler.sinks import PageWrite, Sink
+from crawler.sinks import DatabaseSink, PageWrite, Sink
 from db.backend import Backend
 from db.store import DatabaseFault
 
@@ -182,5 +182,7 @@ class StoreWriter:
     def checkpoint(self) -> None:
         """End the batch: the other sinks make their writes durable, then the database
         settles pingback verdicts, records the run's counters and commits."""
-        for sink in reversed(self.sinks):
+        # The database's commit comes last even when a sink runs before it (the archive).
+        ordered = sorted(reversed(self.sinks), key=lambda sink: isinstance(sink, DatabaseSink))
+        for sink in ordered:
             sink.flush()

@@ -145,7 +145,21 @@ class Pages(Protocol):
         ...
 
 
-class Backend(Frontier, Runs, Hosts, Pages, Protocol):
+class Fetches(Protocol):
+    """The fetch log: one row per request that reached a server."""
+
+    def log_fetches(self, rows: Sequence[dict[str, Any]]) -> None: ...
+
+    def known_verdicts(self, comment_ids: Sequence[str]) -> dict[str, int | None]:
+        """Pingback verdicts already stored (``comments.verified``), by comment id."""
+        ...
+
+    def last_capture(self, url: str) -> tuple[str, str, str | None, str | None] | None:
+        """(uri, WARC date, payload digest, record id) of the latest archived response."""
+        ...
+
+
+class Backend(Frontier, Runs, Hosts, Pages, Fetches, Protocol):
     """Everything a crawl run uses, on one connection used by one thread at a time."""
 
     def commit(self) -> None: ...

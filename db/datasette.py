@@ -46,8 +46,13 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
     "bodies": (
-        "The decoded HTML of fetched pages, one row per distinct body.",
-        {"sha256": "SHA-256 of the body (pages.sha256).", "html": "The decoded HTML."},
+        "The decoded HTML of fetched pages, one row per distinct body, zstd-compressed "
+        "(pingcrawl show URL --html prints one).",
+        {
+            "sha256": "SHA-256 of the body (pages.sha256).",
+            "html": "The decoded HTML of a body stored before compression (else empty).",
+            "zstd": "The decoded HTML as UTF-8, compressed with zstd.",
+        },
     ),
     "comments": (
         "Comments, pingbacks and trackbacks shown on posts (searchable).",
@@ -153,6 +158,31 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "errors": "Consecutive errors.",
             "paused_until": "The host is left alone until then (429/503 storms, failures).",
             "pause_seconds": "Length of the current pause (doubles each time).",
+        },
+    ),
+    "fetches": (
+        "The fetch log: one row per request that reached a server (robots.txt, redirect "
+        "hops and retries included), with where its WARC record is when the run archived.",
+        {
+            "id": "Order of the requests.",
+            "run_id": "The run that sent it (runs.id).",
+            "url": "The URL requested.",
+            "host": "Its host.",
+            "page_url": "The frontier URL whose fetch sent it.",
+            "purpose": "page, or robots for a robots.txt request.",
+            "method": "HTTP method.",
+            "fetched_at": "When the request went out (ISO 8601 UTC).",
+            "status": "HTTP status (304: the page was unchanged); empty when none came.",
+            "error": "What went wrong (timeout, connection_reset, too_large, ...).",
+            "bytes": "Body bytes as received (before content decoding).",
+            "elapsed": "Seconds from sending to the end of reading.",
+            "payload_digest": "SHA-1 of the body in base 32 (as WARC-Payload-Digest).",
+            "warc_file": "WARC file holding its answer record (when archived).",
+            "warc_offset": "Offset of that record's gzip member in the file.",
+            "warc_length": "Compressed length of that record.",
+            "warc_type": "response, revisit or metadata (no answer).",
+            "warc_record_id": "Its WARC-Record-ID.",
+            "warc_date": "Its WARC-Date.",
         },
     ),
     "related_posts": (

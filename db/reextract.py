@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import sqlite_utils
 
 from crawler.records import CommentRecord, LinkRecord, PageRecord, iso
+from db.bodies import body_html
 
 
 @dataclass(frozen=True)
@@ -43,11 +44,17 @@ def stored_urls(db: sqlite_utils.Database, blog: str | None = None) -> list[str]
 
 def stored_page(db: sqlite_utils.Database, url: str) -> StoredPage | None:
     row = db.execute(
-        "SELECT p.url, coalesce(p.final_url, p.url), p.post_url, coalesce(p.depth, 0), b.html"
-        " FROM pages p JOIN bodies b ON b.sha256 = p.sha256 WHERE p.url = ?",
+        "SELECT p.url, coalesce(p.final_url, p.url), p.post_url, coalesce(p.depth, 0),"
+        " b.html, b.zstd FROM pages p JOIN bodies b ON b.sha256 = p.sha256 WHERE p.url = ?",
         [url],
     ).fetchone()
-    return StoredPage(*row) if row is not None and row[4] is not None else None
+    if row is None:
+        return None
+    html = body_html(row[4], row[5])
+    if html is None:
+        return None
+    url, final_url, post_url, depth = row[:4]
+    return StoredPage(url, final_url, post_url, depth, html)
 
 
 _UPDATE_PAGE = """

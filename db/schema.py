@@ -14,7 +14,10 @@ from pathlib import Path
 
 import sqlite_utils
 
-SCHEMA_VERSION = 7  # == len(MIGRATIONS)
+from db.bodies import compress_stored
+from db.bodies import register as register_body_function
+
+SCHEMA_VERSION = 9  # == len(MIGRATIONS)
 
 PAGE_COLUMNS: dict[str, type] = {
     "url": str,
@@ -105,6 +108,7 @@ def open_database(path: str | Path) -> sqlite_utils.Database:
         # at a time uses it: see crawler/writer.py).
         db = sqlite_utils.Database(sqlite3.connect(str(path), check_same_thread=False))
     db.execute("PRAGMA busy_timeout = 5000")
+    register_body_function(db.conn)
     if str(path) != ":memory:":
         db.enable_wal()
     db.execute("PRAGMA synchronous = NORMAL")
@@ -320,6 +324,45 @@ def _v7_blogs(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v8_fetch_log(db: sqlite_utils.Database) -> None:
+    """One row per request that reached a server (robots.txt, redirect hops, retries), and
+    where its WARC record went when the run archived."""
+    db.table("fetches").create(
+        {
+            "id": int,
+            "run_id": int,
+            "url": str,
+            "host": str,
+            "page_url": str,
+            "purpose": str,
+            "method": str,
+            "fetched_at": str,
+            "status": int,
+            "error": str,
+            "bytes": int,
+            "elapsed": float,
+            "payload_digest": str,
+            "warc_file": str,
+            "warc_offset": int,
+            "warc_length": int,
+            "warc_type": str,
+            "warc_record_id": str,
+            "warc_date": str,
+        },
+        pk="id",
+        if_not_exists=True,
+    )
+    db.table("fetches").create_index(["url", "id"], if_not_exists=True)
+    db.table("fetches").create_index(["host"], if_not_exists=True)
+
+
+def _v9_compressed_bodies(db: sqlite_utils.Database) -> None:
+    """Bodies kept compressed with zstd (db/bodies.py); ``html`` stays for older rows."""
+    if "zstd" not in db.table("bodies").columns_dict:
+        db.table("bodies").add_column("zstd", bytes)
+    compress_stored(db.conn)
+
+
 # MIGRATIONS[i] brings a database from version i to i + 1. Append, never edit.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _create_v1,
@@ -329,6 +372,8 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v5_host_sitemaps,
     _v6_claims_and_leases,
     _v7_blogs,
+    _v8_fetch_log,
+    _v9_compressed_bodies,
 ]
 
 
@@ -378,7 +423,9 @@ def _connect_readonly(path: Path) -> sqlite3.Connection:
     # mode=ro: SQLite itself refuses every write, so no table, index or journal mode
     # change can reach a file a read-only command was pointed at.
     uri = f"{path.resolve().as_uri()}?mode=ro"
-    return sqlite3.connect(uri, uri=True, check_same_thread=False)
+    conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+    register_body_function(conn)
+    return conn
 
 
 _KIND_PROBLEMS = {

@@ -38,6 +38,7 @@ from crawler.records import (
     iso_in,
 )
 from db import requeue
+from db.bodies import compress_html
 from db.graph import verify_pingbacks
 from db.schema import open_database
 
@@ -209,6 +210,13 @@ def _insert_rows(conn: sqlite3.Connection, statement: tuple[str, str], rows: lis
     for start in range(0, len(rows), ROWS_PER_INSERT):
         chunk = rows[start : start + ROWS_PER_INSERT]
         conn.execute(_insert_many(statement, len(chunk), len(chunk[0])), list(chain(*chunk)))
+
+
+FETCH_COLUMNS = (
+    "run_id", "url", "host", "page_url", "purpose", "method", "fetched_at", "status", "error",
+    "bytes", "elapsed", "payload_digest", "warc_file", "warc_offset", "warc_length",
+    "warc_type", "warc_record_id", "warc_date",
+)  # fmt: skip
 
 
 class Store:
@@ -493,11 +501,44 @@ class Store:
 
     @_guarded
     def mark_not_modified(self, url: str, next_fetch_at: str, interval: float | None) -> None:
+        """The page is as it was: it keeps the status of its last full response (the 304
+        itself is in ``fetches``)."""
         self.conn.execute(
-            "UPDATE pages SET fetched_at = ?, status = 304, error = NULL, next_fetch_at = ?, "
+            "UPDATE pages SET fetched_at = ?, error = NULL, next_fetch_at = ?, "
             "recrawl_interval = coalesce(?, recrawl_interval) WHERE url = ?",
             (iso(), next_fetch_at, interval, url),
         )
+
+    # -- the fetch log ----------------------------------------------------------------
+    @_guarded
+    def log_fetches(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Append rows to ``fetches`` (keys: its columns; see db/schema.py)."""
+        if rows:
+            names = list(FETCH_COLUMNS)
+            self.conn.executemany(
+                f"INSERT INTO fetches ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+                [tuple(row.get(name) for name in names) for row in rows],
+            )
+
+    @_guarded
+    def known_verdicts(self, comment_ids: Sequence[str]) -> dict[str, int | None]:
+        """``comments.verified`` of the comments already stored (1, 0 or None) by id."""
+        if not comment_ids:
+            return {}
+        marks = ", ".join("?" * len(comment_ids))
+        sql = f"SELECT id, verified FROM comments WHERE id IN ({marks})"
+        return dict(self.conn.execute(sql, list(comment_ids)))
+
+    @_guarded
+    def last_capture(self, url: str) -> tuple[str, str, str | None, str | None] | None:
+        """The latest archived full response of ``url``: (uri, WARC date, payload digest,
+        record id), what a revisit record refers to; None when none was archived."""
+        row = self.conn.execute(
+            "SELECT url, warc_date, payload_digest, warc_record_id FROM fetches "
+            "WHERE url = ? AND warc_type = 'response' ORDER BY id DESC LIMIT 1",
+            (url,),
+        ).fetchone()
+        return tuple(row) if row else None  # type: ignore[return-value]
 
     @_guarded
     def save_page(
@@ -520,9 +561,11 @@ class Store:
         sha = None
         if page.html is not None:
             sha = hashlib.sha256(page.html.encode("utf-8", "surrogatepass")).hexdigest()
-            self.conn.execute(
-                "INSERT OR IGNORE INTO bodies (sha256, html) VALUES (?, ?)", (sha, page.html)
-            )
+            if not self._known_body(sha):  # compress a body only once
+                self.conn.execute(
+                    "INSERT INTO bodies (sha256, zstd) VALUES (?, ?)",
+                    (sha, compress_html(page.html)),
+                )
         self.conn.execute(_UPSERT_PAGE, self._page_row(page, sha, comments_hash))
         new_comments = self._save_comments(page.url, comments)
         if replace_links and prior.exists:
@@ -530,6 +573,12 @@ class Store:
         new_links = self._save_links(links)
         changed = comments_hash is not None and comments_hash != prior.comments_hash
         return SaveOutcome(not prior.exists, new_links, new_comments, changed)
+
+    def _known_body(self, sha: str) -> bool:
+        return (
+            self.conn.execute("SELECT 1 FROM bodies WHERE sha256 = ?", (sha,)).fetchone()
+            is not None
+        )
 
     def _page_row(self, page: PageRecord, sha: str | None, comments_hash: str | None) -> dict:
         row = {k: v for k, v in page.__dict__.items() if k != "html"}

@@ -247,6 +247,15 @@ class WarcWriter:
         data = log.encode("utf-8", "replace") if isinstance(log, str) else log
         return self.write_resource(f"urn:pingcrawl:run:{run_id}:log", data)
 
+    def flush(self) -> None:
+        """Make what was written durable (fsync): the database commits only after this."""
+        with self._lock:
+            if self._fd is not None:
+                try:
+                    os.fsync(self._fd)
+                except OSError as exc:
+                    raise ArchiveError(f"cannot sync WARC file {self._path}: {exc}") from exc
+
     def close(self) -> None:
         """Finish the current file (fsync, rename without ``.open``). Idempotent."""
         with self._lock:

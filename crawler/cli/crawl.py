@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import click
 
+from crawler.archive.warc import ArchiveError
 from crawler.cli.common import (
     EXIT_INTERNAL,
     EXIT_LOCKED,
@@ -208,6 +209,8 @@ def _run(
             return asyncio.run(main())
     except LockHeld as exc:
         fail(str(exc), EXIT_LOCKED, log_format)
+    except ArchiveError as exc:  # [archive] warc_dir cannot be written (a file, full disk)
+        fail(str(exc), EXIT_USAGE, log_format)
     except Exception as exc:
         fault = database_fault(exc, database)
         if fault is not None:

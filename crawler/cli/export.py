@@ -22,7 +22,7 @@ from db.export import export as export_rows
 
 
 @click.command(cls=Command)
-@click.argument("kind", type=click.Choice([*WHATS, "sqlite"]))
+@click.argument("kind", type=click.Choice([*WHATS, "sqlite", "wacz"]))
 @click.option(
     "--format",
     "fmt",
@@ -64,12 +64,17 @@ def export(
 
     --since and --run keep what those runs found: the morning mail of a nightly cron is
     'pingcrawl export pingbacks --since 1d' (with each ping's verdict).
+    wacz packs the WARC archive ([archive] warc_dir) with its index and the stored pages
+    into one WACZ file (-o required).
 
     Example: pingcrawl export related --format gexf -o related.gexf
     """
     target = output_file(output)
     if kind == "sqlite":
         export_database(config, target)
+        return
+    if kind == "wacz":
+        export_wacz(config, target)
         return
     db = open_existing(config)
     try:
@@ -127,3 +132,24 @@ def _window(db: Any, since: str | None, run: int | None) -> tuple[str | None, st
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
     return iso_at(time.time() - seconds), None
+
+
+def export_wacz(config: Config, target: str) -> None:
+    """WARCs + CDXJ + pages.jsonl of the stored pages → one WACZ at ``target``."""
+    from crawler.archive.wacz import WaczPage, build_wacz
+    from crawler.archive.warc import ArchiveError
+    from db.show import archived_pages
+
+    if target == "-":
+        raise UsageError("export wacz needs -o FILE (a WACZ is a zip file)")
+    if not config.archive.warc_dir:
+        raise UsageError("export wacz: set [archive] warc_dir (where the crawl wrote WARCs)")
+    db = open_existing(config)
+    pages = [WaczPage(url, ts, title) for url, ts, title in archived_pages(db)]
+    try:
+        build_wacz(config.archive.warc_dir, pages, target)
+    except ArchiveError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
+    click.echo(f"{len(pages)} pages packed into {target}", err=True)

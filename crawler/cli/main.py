@@ -17,6 +17,7 @@ from crawler.cli.inspect import extract, related, stats
 from crawler.cli.reextract import reextract
 from crawler.cli.report import datasette_metadata, report, status
 from crawler.cli.requeue import requeue
+from crawler.cli.show import show
 from crawler.cli.worker import worker
 
 
@@ -50,6 +51,7 @@ for command in (
     status,
     datasette_metadata,
     worker,
+    show,
 ):
     cli.add_command(command)
 

@@ -55,6 +55,7 @@ from crawler.records import (
 from db.postgres.schema import ensure_schema
 from db.store import (
     COMMIT_INTERVAL,
+    FETCH_COLUMNS,
     RUN_LEASE,
     DatabaseBroken,
     DatabaseBusy,
@@ -570,6 +571,35 @@ class PgStore:
         return dict(zip(names, row, strict=True))
 
     @_guarded
+    # -- the fetch log (the same rows as SQLite's, see db/store.py) -----------------------
+    def log_fetches(self, rows: Sequence[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        names = list(FETCH_COLUMNS)
+        sql = f"INSERT INTO fetches ({', '.join(names)}) VALUES ({', '.join('%s' for _ in names)})"
+        values = [
+            tuple(clean_text(v) if isinstance(v, str) else v for v in (r.get(n) for n in names))
+            for r in rows
+        ]
+        with self.conn.cursor() as cursor:
+            cursor.executemany(sql, values)
+
+    def known_verdicts(self, comment_ids: Sequence[str]) -> dict[str, int | None]:
+        if not comment_ids:
+            return {}
+        found = self._run(
+            "SELECT id, verified FROM comments WHERE id = ANY(%s)", (list(comment_ids),)
+        )
+        return {row[0]: row[1] for row in found}
+
+    def last_capture(self, url: str) -> tuple[str, str, str | None, str | None] | None:
+        row = self._run(
+            "SELECT url, warc_date, payload_digest, warc_record_id FROM fetches "
+            "WHERE url = %s AND warc_type = 'response' ORDER BY id DESC LIMIT 1",
+            (url,),
+        ).fetchone()
+        return (row[0], row[1], row[2], row[3]) if row else None
+
     def save_host(self, host: str, **values: Any) -> None:
         if self._host_columns is None:
             cursor = self._run("SELECT * FROM hosts LIMIT 0")

@@ -15,12 +15,13 @@ Every failure a user can cause or meet ends as one line on stderr (a JSON object
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import signal
 import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -192,3 +193,23 @@ def override(config: Config, crawl: dict[str, Any]) -> Config:
         return config.with_overrides(crawl=crawl) if crawl else config
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
+
+
+def run_until_signal(
+    start: Callable[[asyncio.Event], Coroutine[Any, Any, Any]], received: list[int]
+) -> Any:
+    """Run ``start(stop)`` in a new event loop; SIGINT/SIGTERM set ``stop`` (the run ends
+    cleanly) and are appended to ``received`` for the exit code."""
+    stop = asyncio.Event()
+
+    def on_signal(signum: int) -> None:
+        received.append(signum)
+        stop.set()
+
+    async def main() -> Any:
+        loop = asyncio.get_running_loop()
+        for signum in EXIT_SIGNAL:
+            loop.add_signal_handler(signum, on_signal, signum)
+        return await start(stop)
+
+    return asyncio.run(main())

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import signal
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
@@ -24,6 +25,7 @@ from crawler.cli.common import (
     database_fault,
     fail,
     override,
+    run_until_signal,
 )
 from crawler.config import Config
 from crawler.runlock import LockHeld
@@ -191,22 +193,13 @@ def _run(
     """The run itself; every way it can fail becomes :func:`fail`'s one line."""
     from crawler.engine import crawl_async
 
-    stop = asyncio.Event()
-
-    def on_signal(signum: int) -> None:
-        received.append(signum)
-        stop.set()
-
-    async def main() -> Any:
-        loop = asyncio.get_running_loop()
-        for signum in EXIT_SIGNAL:
-            loop.add_signal_handler(signum, on_signal, signum)
-        return await crawl_async(config, seeds, on_page=reporter, stop=stop)
+    def start(stop: asyncio.Event) -> Coroutine[Any, Any, Any]:
+        return crawl_async(config, seeds, on_page=reporter, stop=stop)
 
     database = config.crawl.database
     try:
         with reporter if use_progress else contextlib.nullcontext():
-            return asyncio.run(main())
+            return run_until_signal(start, received)
     except LockHeld as exc:
         fail(str(exc), EXIT_LOCKED, log_format)
     except ArchiveError as exc:  # [archive] warc_dir cannot be written (a file, full disk)

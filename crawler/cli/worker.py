@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from collections.abc import Coroutine
 from typing import Any
 
 import click
@@ -21,6 +22,7 @@ from crawler.cli.common import (
     common_options,
     fail,
     override,
+    run_until_signal,
 )
 from crawler.config import Config
 from db.store import DatabaseBusy, DatabaseFault, DatabaseFull, DatabaseReadOnly
@@ -83,20 +85,11 @@ def _run(
 ) -> Any:
     from crawler.cluster import work_async
 
-    stop = asyncio.Event()
-
-    def on_signal(signum: int) -> None:
-        received.append(signum)
-        stop.set()
-
-    async def main() -> Any:
-        loop = asyncio.get_running_loop()
-        for signum in EXIT_SIGNAL:
-            loop.add_signal_handler(signum, on_signal, signum)
-        return await work_async(config, seeds, on_page=reporter, stop=stop)
+    def start(stop: asyncio.Event) -> Coroutine[Any, Any, Any]:
+        return work_async(config, seeds, on_page=reporter, stop=stop)
 
     try:
-        return asyncio.run(main())
+        return run_until_signal(start, received)
     except DatabaseFault as exc:
         fail(f"database {config.cluster.database.split('@')[-1]}: {exc}", fault_exit(exc))
     except Exception as exc:

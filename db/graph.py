@@ -354,7 +354,7 @@ def _select_pingbacks(
     db.execute("CREATE TEMP TABLE _pc_ping (id TEXT PRIMARY KEY, source_url TEXT)")
     base = (
         "INSERT INTO temp._pc_ping SELECT id, source_url FROM comments"
-        f" WHERE kind IN {_PING_KINDS_SQL} AND source_url IS NOT NULL"
+        f" WHERE +kind IN {_PING_KINDS_SQL} AND source_url IS NOT NULL"
     )
     # One indexed lookup per way of being wanted, joined by UNION (an OR of them would
     # scan every comment: this runs after every batch of pages).

@@ -1,0 +1,277 @@
+"""The link graph as stored since schema version 10 (step 6 of the data flow).
+
+``links`` (SPEC section 5) is a view with the columns it always had. Under it, every URL a
+link names is stored once in ``urls`` (``id``, ``url``) and each link is a row of
+``link_edges`` (a WITHOUT ROWID table keyed by ``src_id, dst_id, kind``) holding URL ids:
+``found_on_id`` is NULL when the link was found on its ``src`` page (citations, comments,
+nav) and 0 when no page was recorded; ``first_seen`` is microseconds since the epoch,
+shown by the view in :func:`crawler.records.iso`'s format (a value stored in another
+format stays text and is shown as it was).
+
+Readers use the view. Writers use the functions here (the store, re-extraction, the
+PostgreSQL export); SQL written by hand (``INSERT INTO links …``, ``DELETE FROM links
+…``, ``UPDATE links SET anchor = …``) goes through the view's INSTEAD OF triggers.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from itertools import chain
+from typing import Any
+
+import sqlite_utils
+
+ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z\Z")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+ROWS_PER_INSERT = 50  # rows per multi-row INSERT (see db/store.py)
+URLS_PER_QUERY = 500  # keys per "IN (...)" lookup, far below SQLite's variable limit
+
+# SQL that turns stored microseconds back into ISO 8601 text (crawler.records.iso).
+_ISO_OF = (
+    "CASE WHEN typeof({t}) = 'integer' THEN strftime('%Y-%m-%dT%H:%M:%S', {t} / 1000000, "
+    "'unixepoch') || printf('.%06dZ', {t} % 1000000) ELSE {t} END"
+)
+# ... and ISO 8601 text (that exact format) into microseconds; any other value as it is.
+_MICROS_OF = (
+    "CASE WHEN {t} GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:"
+    "[0-9][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]Z' AND strftime('%s', substr({t}, 1, 19)) "
+    "IS NOT NULL THEN CAST(strftime('%s', substr({t}, 1, 19)) AS INTEGER) * 1000000 + "
+    "CAST(substr({t}, 21, 6) AS INTEGER) ELSE {t} END"
+)
+
+CREATE_TABLES = """
+CREATE TABLE IF NOT EXISTS urls (
+    id INTEGER PRIMARY KEY,
+    url TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS link_edges (
+    src_id INTEGER NOT NULL REFERENCES urls(id),
+    dst_id INTEGER NOT NULL REFERENCES urls(id),
+    kind TEXT NOT NULL,
+    found_on_id INTEGER REFERENCES urls(id),
+    anchor TEXT,
+    rel TEXT,
+    same_blog INTEGER,
+    first_seen INTEGER,
+    PRIMARY KEY (src_id, dst_id, kind)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS idx_link_edges_dst_id ON link_edges (dst_id);
+CREATE INDEX IF NOT EXISTS idx_link_edges_found_on_id ON link_edges (found_on_id)
+    WHERE found_on_id IS NOT NULL;
+"""
+
+LINKS_VIEW = f"""
+SELECT s.url AS src, d.url AS dst, e.kind AS kind,
+       CASE WHEN e.found_on_id IS NULL THEN s.url ELSE f.url END AS found_on,
+       e.anchor AS anchor, e.rel AS rel, e.same_blog AS same_blog,
+       {_ISO_OF.format(t="e.first_seen")} AS first_seen
+FROM link_edges e
+JOIN urls s ON s.id = e.src_id
+JOIN urls d ON d.id = e.dst_id
+LEFT JOIN urls f ON f.id = e.found_on_id
+"""
+
+
+def _id_of(value: str) -> str:
+    return f"(SELECT id FROM urls WHERE url = {value})"
+
+
+def _add_url(value: str) -> str:
+    # No INSERT OR IGNORE: an outer INSERT OR REPLACE INTO links would turn it into a
+    # REPLACE, giving a known URL a new id and orphaning its edges.
+    return (
+        f"INSERT INTO urls (url) SELECT {value} WHERE {value} IS NOT NULL"
+        f" AND NOT EXISTS (SELECT 1 FROM urls WHERE url = {value});"
+    )
+
+
+_FOUND_ON_ID = (
+    "CASE WHEN {f} IS NULL THEN 0 WHEN {f} = {s} THEN NULL ELSE " + _id_of("{f}") + " END"
+)
+_EDGE_KEY = f"src_id = {_id_of('OLD.src')} AND dst_id = {_id_of('OLD.dst')} AND kind = OLD.kind"
+
+TRIGGERS = {
+    "links_insert": f"""
+CREATE TRIGGER IF NOT EXISTS links_insert INSTEAD OF INSERT ON links BEGIN
+    {_add_url("NEW.src")}
+    {_add_url("NEW.dst")}
+    {_add_url("NEW.found_on")}
+    INSERT INTO link_edges (src_id, dst_id, kind, found_on_id, anchor, rel, same_blog,
+        first_seen)
+    VALUES ({_id_of("NEW.src")}, {_id_of("NEW.dst")}, NEW.kind,
+        {_FOUND_ON_ID.format(f="NEW.found_on", s="NEW.src")},
+        NEW.anchor, NEW.rel, NEW.same_blog, {_MICROS_OF.format(t="NEW.first_seen")});
+END""",
+    "links_delete": f"""
+CREATE TRIGGER IF NOT EXISTS links_delete INSTEAD OF DELETE ON links BEGIN
+    DELETE FROM link_edges WHERE {_EDGE_KEY};
+END""",
+    "links_update": f"""
+CREATE TRIGGER IF NOT EXISTS links_update INSTEAD OF UPDATE ON links BEGIN
+    {_add_url("NEW.src")}
+    {_add_url("NEW.dst")}
+    {_add_url("NEW.found_on")}
+    UPDATE link_edges SET src_id = {_id_of("NEW.src")}, dst_id = {_id_of("NEW.dst")},
+        kind = NEW.kind, found_on_id = {_FOUND_ON_ID.format(f="NEW.found_on", s="NEW.src")},
+        anchor = NEW.anchor, rel = NEW.rel, same_blog = NEW.same_blog,
+        first_seen = {_MICROS_OF.format(t="NEW.first_seen")}
+    WHERE {_EDGE_KEY};
+END""",
+}
+
+
+def create(conn: sqlite3.Connection) -> None:
+    """Create ``urls``, ``link_edges``, the ``links`` view and its triggers (a database
+    without a ``links`` table: new, or migrated by :func:`move_links_table`)."""
+    for statement in CREATE_TABLES.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.execute(f"CREATE VIEW IF NOT EXISTS links AS {LINKS_VIEW}")
+    for trigger in TRIGGERS.values():
+        conn.execute(trigger)
+
+
+def move_links_table(conn: sqlite3.Connection) -> int:
+    """Schema v10: copy the rows of the old ``links`` table into ``urls``/``link_edges``,
+    then put the view in its place. Returns the links moved."""
+    for statement in CREATE_TABLES.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.execute(
+        "INSERT INTO urls (url) SELECT u FROM (SELECT src AS u FROM links UNION"
+        " SELECT dst FROM links UNION SELECT found_on FROM links)"
+        " WHERE u IS NOT NULL AND u NOT IN (SELECT url FROM urls)"
+    )
+    cursor = conn.execute(
+        f"""
+        INSERT OR IGNORE INTO link_edges (src_id, dst_id, kind, found_on_id, anchor, rel,
+            same_blog, first_seen)
+        SELECT s.id, d.id, l.kind,
+               CASE WHEN l.found_on IS NULL THEN 0 WHEN l.found_on = l.src THEN NULL
+                    ELSE f.id END,
+               l.anchor, l.rel, l.same_blog, {_MICROS_OF.format(t="l.first_seen")}
+        FROM links l
+        JOIN urls s ON s.url = l.src
+        JOIN urls d ON d.url = l.dst
+        LEFT JOIN urls f ON f.url = l.found_on
+        WHERE l.kind IS NOT NULL
+        """
+    )
+    moved = cursor.rowcount
+    conn.execute("DROP TABLE links")
+    create(conn)
+    return moved
+
+
+def micros(moment: str | None) -> int | str | None:
+    """``first_seen`` as stored: microseconds since the epoch for an :func:`iso` time."""
+    if moment is None or not ISO_TIME.match(moment):
+        return moment
+    try:
+        parsed = datetime.strptime(moment, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    except ValueError:
+        return moment
+    return (parsed - _EPOCH) // _MICROSECOND
+
+
+def url_ids(conn: sqlite3.Connection, urls: Iterable[str | None]) -> dict[str, int]:
+    """The id of every URL in ``urls``, adding the ones not stored yet."""
+    wanted = sorted({u for u in urls if u is not None})
+    ids: dict[str, int] = {}
+    for start in range(0, len(wanted), URLS_PER_QUERY):
+        chunk = wanted[start : start + URLS_PER_QUERY]
+        marks = ",".join("?" * len(chunk))
+        ids.update(conn.execute(f"SELECT url, id FROM urls WHERE url IN ({marks})", chunk))
+    missing = [u for u in wanted if u not in ids]
+    for start in range(0, len(missing), ROWS_PER_INSERT):
+        chunk = missing[start : start + ROWS_PER_INSERT]
+        values = ", ".join(["(?)"] * len(chunk))
+        ids.update(
+            (url, id_)
+            for id_, url in conn.execute(
+                f"INSERT INTO urls (url) VALUES {values} RETURNING id, url", chunk
+            )
+        )
+    return ids
+
+
+def url_id(conn: sqlite3.Connection, url: str) -> int | None:
+    """The id of a stored URL, or None (nothing links from, to or on it)."""
+    row = conn.execute("SELECT id FROM urls WHERE url = ?", (url,)).fetchone()
+    return None if row is None else int(row[0])
+
+
+def found_on_keys(conn: sqlite3.Connection, page_id: int) -> list[tuple[int, int, str]]:
+    """The keys (src_id, dst_id, kind) of the links found on the page ``page_id``."""
+    return conn.execute(
+        "SELECT src_id, dst_id, kind FROM link_edges WHERE found_on_id = :p"
+        " UNION ALL SELECT src_id, dst_id, kind FROM link_edges"
+        " WHERE src_id = :p AND found_on_id IS NULL",
+        {"p": page_id},
+    ).fetchall()
+
+
+def delete_keys(conn: sqlite3.Connection, keys: Iterable[tuple[int, int, str]]) -> None:
+    conn.executemany(
+        "DELETE FROM link_edges WHERE src_id = ? AND dst_id = ? AND kind = ?", list(keys)
+    )
+
+
+def edge_row(
+    ids: dict[str, int],
+    src: str,
+    dst: str,
+    kind: str,
+    found_on: str | None,
+    anchor: str | None,
+    rel: str | None,
+    same_blog: int | None,
+    first_seen: int | str | None,
+) -> tuple:
+    """One ``link_edges`` row (``ids`` from :func:`url_ids`)."""
+    if found_on is None:
+        found_on_id: int | None = 0
+    elif found_on == src:
+        found_on_id = None
+    else:
+        found_on_id = ids[found_on]
+    return (ids[src], ids[dst], kind, found_on_id, anchor, rel, same_blog, first_seen)
+
+
+_INSERT = (
+    "INSERT OR IGNORE INTO link_edges (src_id, dst_id, kind, found_on_id, anchor, rel,"
+    " same_blog, first_seen) VALUES "
+)
+
+
+def insert_edges(conn: sqlite3.Connection, rows: Sequence[tuple]) -> None:
+    """Add ``rows`` (from :func:`edge_row`); a link already stored keeps its row."""
+    for start in range(0, len(rows), ROWS_PER_INSERT):
+        chunk = rows[start : start + ROWS_PER_INSERT]
+        group = "(" + ", ".join("?" * 8) + ")"
+        conn.execute(_INSERT + ", ".join([group] * len(chunk)), list(chain(*chunk)))
+
+
+def insert_links(conn: sqlite3.Connection, rows: Sequence[Sequence]) -> None:
+    """Add links given as rows of the view's columns (src, dst, kind, found_on, anchor,
+    rel, same_blog, first_seen as ISO text); a link already stored keeps its row."""
+    ids = url_ids(conn, chain.from_iterable((r[0], r[1], r[3]) for r in rows))
+    insert_edges(conn, [edge_row(ids, *r[:7], micros(r[7])) for r in rows])
+
+
+COLUMNS = ("src", "dst", "kind", "found_on", "anchor", "rel", "same_blog", "first_seen")
+
+
+def add_links(db: sqlite_utils.Database, rows: dict[str, Any] | Iterable[dict[str, Any]]) -> None:
+    """``db["links"].insert_all(rows)`` for the view: rows are dicts of its columns (any
+    left out are NULL); a link already stored keeps its row."""
+    rows = [rows] if isinstance(rows, dict) else list(rows)
+    unknown = {key for row in rows for key in row} - set(COLUMNS)
+    if unknown:
+        raise ValueError(f"links has no column(s) {sorted(unknown)}")
+    insert_links(db.conn, [tuple(row.get(c) for c in COLUMNS) for row in rows])

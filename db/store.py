@@ -37,8 +37,8 @@ from crawler.records import (
     iso,
     iso_in,
 )
-from db import requeue
 from db import links as link_graph
+from db import requeue
 from db.bodies import BodyWriter
 from db.graph import verify_pingbacks
 from db.schema import open_database

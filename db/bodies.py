@@ -214,12 +214,13 @@ class BodyWriter:
         self._use(dict_id, trained.as_bytes(), when)
         self._keep_dict()
         assert self._compressor is not None
-        self.conn.executemany(
-            "UPDATE bodies SET zstd = ?, html = NULL WHERE sha256 = ?",
-            [
-                (self._compressor.compress(text.encode("utf-8", "surrogatepass")), sha)
-                for sha, text in texts.items()
-                if text is not None
-            ],
-        )
+        again = [
+            (sha, self._compressor.compress(text.encode("utf-8", "surrogatepass")))
+            for sha, text in texts.items()
+            if text is not None
+        ]
+        # Deleted and added again rather than updated: rows shrunk in place would leave
+        # most of their pages empty; freed pages are reused by the next rows of any table.
+        self.conn.executemany("DELETE FROM bodies WHERE sha256 = ?", [(sha,) for sha, _ in again])
+        self.conn.executemany("INSERT INTO bodies (sha256, zstd) VALUES (?, ?)", again)
         return dict_id

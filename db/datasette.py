@@ -69,7 +69,7 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "source_url": "Pingback/trackback: the page that links here.",
             "source_title": "Pingback/trackback: the title it gave.",
             "verified": "Pingback/trackback: 1 the source links back, 0 spam, empty unknown.",
-            "found_on": "The page (or comment page) it was found on.",
+            "found_on": "The comment page (…/comment-page-2/) it was found on; empty: the post.",
             "first_seen": "When pingcrawl first saw it.",
         },
     ),

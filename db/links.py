@@ -3,6 +3,7 @@
 ``links`` (SPEC section 5) is a view with the columns it always had. Under it, every URL a
 link names is stored once in ``urls`` (``id``, ``url``) and each link is a row of
 ``link_edges`` (a WITHOUT ROWID table keyed by ``src_id, dst_id, kind``) holding URL ids:
+``kind`` is a number for the kinds of SPEC section 6 (:data:`KIND_CODES`);
 ``found_on_id`` is NULL when the link was found on its ``src`` page (citations, comments,
 nav) and 0 when no page was recorded; ``first_seen`` is microseconds since the epoch,
 shown by the view in :func:`crawler.records.iso`'s format (a value stored in another
@@ -28,6 +29,16 @@ ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z\Z")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
+# ``link_edges.kind``: the kinds of SPEC section 6 as small numbers (0 and 1 take no byte
+# at all in a row), any other kind as its text.
+KIND_CODES = {"nav": 0, "citation": 1, "pingback": 2, "trackback": 3, "comment": 4, "webmention": 5}
+_KIND_OF = (
+    "CASE {k} " + " ".join(f"WHEN {c} THEN '{k}'" for k, c in KIND_CODES.items()) + " ELSE {k} END"
+)
+_CODE_OF = (
+    "CASE {k} " + " ".join(f"WHEN '{k}' THEN {c}" for k, c in KIND_CODES.items()) + " ELSE {k} END"
+)
+
 ROWS_PER_INSERT = 50  # rows per multi-row INSERT (see db/store.py)
 URLS_PER_QUERY = 500  # keys per "IN (...)" lookup, far below SQLite's variable limit
 
@@ -52,7 +63,7 @@ CREATE TABLE IF NOT EXISTS urls (
 CREATE TABLE IF NOT EXISTS link_edges (
     src_id INTEGER NOT NULL REFERENCES urls(id),
     dst_id INTEGER NOT NULL REFERENCES urls(id),
-    kind TEXT NOT NULL,
+    kind NOT NULL,
     found_on_id INTEGER REFERENCES urls(id),
     anchor TEXT,
     rel TEXT,
@@ -66,7 +77,7 @@ CREATE INDEX IF NOT EXISTS idx_link_edges_found_on_id ON link_edges (found_on_id
 """
 
 LINKS_VIEW = f"""
-SELECT s.url AS src, d.url AS dst, e.kind AS kind,
+SELECT s.url AS src, d.url AS dst, {_KIND_OF.format(k="e.kind")} AS kind,
        CASE WHEN e.found_on_id IS NULL THEN s.url ELSE f.url END AS found_on,
        e.anchor AS anchor, e.rel AS rel, e.same_blog AS same_blog,
        {_ISO_OF.format(t="e.first_seen")} AS first_seen
@@ -93,7 +104,10 @@ def _add_url(value: str) -> str:
 _FOUND_ON_ID = (
     "CASE WHEN {f} IS NULL THEN 0 WHEN {f} = {s} THEN NULL ELSE " + _id_of("{f}") + " END"
 )
-_EDGE_KEY = f"src_id = {_id_of('OLD.src')} AND dst_id = {_id_of('OLD.dst')} AND kind = OLD.kind"
+_EDGE_KEY = (
+    f"src_id = {_id_of('OLD.src')} AND dst_id = {_id_of('OLD.dst')}"
+    f" AND kind = {_CODE_OF.format(k='OLD.kind')}"
+)
 
 TRIGGERS = {
     "links_insert": f"""
@@ -103,7 +117,7 @@ CREATE TRIGGER IF NOT EXISTS links_insert INSTEAD OF INSERT ON links BEGIN
     {_add_url("NEW.found_on")}
     INSERT INTO link_edges (src_id, dst_id, kind, found_on_id, anchor, rel, same_blog,
         first_seen)
-    VALUES ({_id_of("NEW.src")}, {_id_of("NEW.dst")}, NEW.kind,
+    VALUES ({_id_of("NEW.src")}, {_id_of("NEW.dst")}, {_CODE_OF.format(k="NEW.kind")},
         {_FOUND_ON_ID.format(f="NEW.found_on", s="NEW.src")},
         NEW.anchor, NEW.rel, NEW.same_blog, {_MICROS_OF.format(t="NEW.first_seen")});
 END""",
@@ -117,7 +131,8 @@ CREATE TRIGGER IF NOT EXISTS links_update INSTEAD OF UPDATE ON links BEGIN
     {_add_url("NEW.dst")}
     {_add_url("NEW.found_on")}
     UPDATE link_edges SET src_id = {_id_of("NEW.src")}, dst_id = {_id_of("NEW.dst")},
-        kind = NEW.kind, found_on_id = {_FOUND_ON_ID.format(f="NEW.found_on", s="NEW.src")},
+        kind = {_CODE_OF.format(k="NEW.kind")},
+        found_on_id = {_FOUND_ON_ID.format(f="NEW.found_on", s="NEW.src")},
         anchor = NEW.anchor, rel = NEW.rel, same_blog = NEW.same_blog,
         first_seen = {_MICROS_OF.format(t="NEW.first_seen")}
     WHERE {_EDGE_KEY};
@@ -151,7 +166,7 @@ def move_links_table(conn: sqlite3.Connection) -> int:
         f"""
         INSERT OR IGNORE INTO link_edges (src_id, dst_id, kind, found_on_id, anchor, rel,
             same_blog, first_seen)
-        SELECT s.id, d.id, l.kind,
+        SELECT s.id, d.id, {_CODE_OF.format(k="l.kind")},
                CASE WHEN l.found_on IS NULL THEN 0 WHEN l.found_on = l.src THEN NULL
                     ELSE f.id END,
                l.anchor, l.rel, l.same_blog, {_MICROS_OF.format(t="l.first_seen")}
@@ -206,8 +221,8 @@ def url_id(conn: sqlite3.Connection, url: str) -> int | None:
     return None if row is None else int(row[0])
 
 
-def found_on_keys(conn: sqlite3.Connection, page_id: int) -> list[tuple[int, int, str]]:
-    """The keys (src_id, dst_id, kind) of the links found on the page ``page_id``."""
+def found_on_keys(conn: sqlite3.Connection, page_id: int) -> list[tuple[int, int, int | str]]:
+    """The keys (src_id, dst_id, kind code) of the links found on the page ``page_id``."""
     return conn.execute(
         "SELECT src_id, dst_id, kind FROM link_edges WHERE found_on_id = :p"
         " UNION ALL SELECT src_id, dst_id, kind FROM link_edges"
@@ -216,7 +231,12 @@ def found_on_keys(conn: sqlite3.Connection, page_id: int) -> list[tuple[int, int
     ).fetchall()
 
 
-def delete_keys(conn: sqlite3.Connection, keys: Iterable[tuple[int, int, str]]) -> None:
+def key(ids: dict[str, int], src: str, dst: str, kind: str) -> tuple[int, int, int | str]:
+    """The ``link_edges`` key of a link (``ids`` from :func:`url_ids`)."""
+    return (ids[src], ids[dst], KIND_CODES.get(kind, kind))
+
+
+def delete_keys(conn: sqlite3.Connection, keys: Iterable[tuple[int, int, int | str]]) -> None:
     conn.executemany(
         "DELETE FROM link_edges WHERE src_id = ? AND dst_id = ? AND kind = ?", list(keys)
     )
@@ -240,7 +260,8 @@ def edge_row(
         found_on_id = None
     else:
         found_on_id = ids[found_on]
-    return (ids[src], ids[dst], kind, found_on_id, anchor, rel, same_blog, first_seen)
+    code = KIND_CODES.get(kind, kind)
+    return (ids[src], ids[dst], code, found_on_id, anchor, rel, same_blog, first_seen)
 
 
 _INSERT = (

@@ -124,7 +124,10 @@ def _replace_comments(
     conn: sqlite3.Connection, found_on: str, comments: Sequence[CommentRecord]
 ) -> None:
     keep = {c.id for c in comments}
-    stored = conn.execute("SELECT id FROM comments WHERE found_on = ?", [found_on]).fetchall()
+    stored = conn.execute(  # found_on is empty for the post itself (schema v12)
+        "SELECT id FROM comments WHERE found_on = :f OR (found_on IS NULL AND post_url = :f)",
+        {"f": found_on},
+    ).fetchall()
     conn.executemany(
         "DELETE FROM comments WHERE id = ?", [row for row in stored if row[0] not in keep]
     )
@@ -133,7 +136,8 @@ def _replace_comments(
         _UPSERT_COMMENT,
         [
             (c.id, c.post_url, c.comment_id, c.kind, c.author, c.author_url, c.published,
-             c.text, c.source_url, c.source_title, found_on, now)
+             c.text, c.source_url, c.source_title,
+             None if found_on == c.post_url else found_on, now)
             for c in comments
         ],
     )  # fmt: skip
@@ -148,7 +152,7 @@ def _replace_links(conn: sqlite3.Connection, found_on: str, links: Sequence[Link
     ids = link_graph.url_ids(
         conn, [found_on, *(u for lk in links for u in (lk.src, lk.dst, lk.found_on))]
     )
-    keep = {(ids[lk.src], ids[lk.dst], lk.kind) for lk in links}
+    keep = {link_graph.key(ids, lk.src, lk.dst, lk.kind) for lk in links}
     stored = link_graph.found_on_keys(conn, ids[found_on])
     link_graph.delete_keys(conn, [tuple(row) for row in stored if tuple(row) not in keep])
     now = link_graph.micros(iso())

@@ -18,7 +18,7 @@ from db import links as link_graph
 from db.bodies import DICTS_TABLE, compress_stored
 from db.bodies import register as register_body_function
 
-SCHEMA_VERSION = 11  # == len(MIGRATIONS)
+SCHEMA_VERSION = 12  # == len(MIGRATIONS)
 
 PAGE_COLUMNS: dict[str, type] = {
     "url": str,
@@ -100,7 +100,7 @@ PINGBACKS_VIEW = PINGBACKS_VIEW_V1.replace(
 )
 
 
-PAGE_SIZE = 8192
+PAGE_SIZE = 16384
 
 
 def open_database(path: str | Path) -> sqlite_utils.Database:
@@ -386,6 +386,13 @@ def _v11_body_dictionaries(db: sqlite_utils.Database) -> None:
     db.execute(DICTS_TABLE)
 
 
+def _v12_leaner_comments(db: sqlite_utils.Database) -> None:
+    """``comments.found_on`` is left empty when the comment was found on its post itself
+    (rows written before keep the URL: readers take either); the index on ``comments.kind``
+    goes (three values: lookups go by post or source URL)."""
+    db.execute("DROP INDEX IF EXISTS idx_comments_kind")
+
+
 # MIGRATIONS[i] brings a database from version i to i + 1. Append, never edit.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _create_v1,
@@ -399,6 +406,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v9_compressed_bodies,
     _v10_url_ids_for_links,
     _v11_body_dictionaries,
+    _v12_leaner_comments,
 ]
 
 

@@ -594,9 +594,11 @@ class Store:
         now = iso()
         ids = [c.id for c in comments]
         known = self._known_comment_ids(ids)
+        # found_on is left empty for the post itself (most comments): see db/schema.py v12.
         rows = [
             (c.id, c.post_url, c.comment_id, c.kind, c.author, c.author_url, c.published,
-             c.text, c.source_url, c.source_title, None, found_on, now)
+             c.text, c.source_url, c.source_title, None,
+             None if found_on == c.post_url else found_on, now)
             for c in comments
         ]  # fmt: skip
         _insert_rows(self.conn, _UPSERT_COMMENTS, rows)
@@ -621,7 +623,7 @@ class Store:
         if not stored:
             return
         ids = link_graph.url_ids(self.conn, chain.from_iterable((lk.src, lk.dst) for lk in links))
-        current = {(ids[lk.src], ids[lk.dst], lk.kind) for lk in links}
+        current = {link_graph.key(ids, lk.src, lk.dst, lk.kind) for lk in links}
         link_graph.delete_keys(self.conn, [key for key in stored if tuple(key) not in current])
 
     def _save_links(self, links: Sequence[LinkRecord]) -> int:

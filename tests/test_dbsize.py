@@ -1,5 +1,5 @@
 """The compact database of issue 15: links by URL id behind the ``links`` view (schema
-v10), 8 KB pages, bodies compressed with a trained zstd dictionary (schema v11)."""
+v10), 16 KB pages, bodies compressed with a trained zstd dictionary (schema v11)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ OLD_LINKS = [
      "same_blog": None, "first_seen": "2024-05-03"},
     {"src": C, "dst": A, "kind": "comment", "found_on": C, "anchor": "x", "rel": "nofollow",
      "same_blog": 0, "first_seen": None},
+    {"src": C, "dst": B, "kind": "mention", "found_on": B, "anchor": None, "rel": None,
+     "same_blog": 0, "first_seen": None},  # a kind of another program: kept as text
 ]  # fmt: skip
 COLUMNS = ("src", "dst", "kind", "found_on", "anchor", "rel", "same_blog", "first_seen")
 
@@ -59,9 +61,14 @@ def test_a_version_9_database_keeps_every_link_through_the_view(tmp_path: Path):
     assert "links" in db.view_names() and "links" not in db.table_names()
     assert _links(db) == sorted(OLD_LINKS, key=lambda r: (r["src"], r["dst"], r["kind"]))
     assert db["urls"].count == 3  # each URL once
+    assert db.execute("SELECT 1 FROM link_edges WHERE kind = 'mention'").fetchone()  # text
+    db.execute("DELETE FROM links WHERE kind = 'mention'")
+    db.execute("UPDATE links SET rel = 'me' WHERE kind = 'pingback'")
+    assert db["link_edges"].count == len(OLD_LINKS) - 1
+    assert db.execute("SELECT rel FROM links WHERE kind = 'pingback'").fetchone() == ("me",)
     stored = dict(db.execute("SELECT kind, first_seen FROM link_edges").fetchall())
-    assert stored["citation"] == 1714528984123456  # microseconds, shown back as ISO text
-    assert stored["nav"] == "2024-05-03"  # another format stays as it was
+    assert stored[1] == 1714528984123456  # citation; microseconds, shown back as ISO text
+    assert stored[0] == "2024-05-03"  # nav; another format stays as it was
     assert db.execute("SELECT count(*) FROM related_posts").fetchone() == (0,)  # two blogs
 
 
@@ -103,7 +110,7 @@ def test_the_store_writes_links_by_url_id(tmp_path: Path):
     }  # fmt: skip
     assert all(r["first_seen"] == iso_like(r["first_seen"]) for r in rows)
     found_on = dict(store.db.execute("SELECT kind, found_on_id FROM link_edges").fetchall())
-    assert found_on["citation"] is None and found_on["pingback"] is not None  # NULL: src
+    assert found_on[1] is None and found_on[2] is not None  # citation: NULL (src); pingback
     store.save_page(page, links=links[1:], replace_links=True)  # the citation was removed
     assert {r["kind"] for r in _links(store.db)} == {"pingback", "nav"}
     store.close()
@@ -127,8 +134,8 @@ def test_link_queries_use_indexes_through_the_view(tmp_path: Path):
     assert "SCAN e" not in by_dst and "idx_link_edges_dst_id (dst_id=?)" in by_dst, by_dst
 
 
-def test_new_databases_use_8_kb_pages_and_old_ones_keep_theirs(tmp_path: Path):
-    assert open_database(tmp_path / "new.db").execute("PRAGMA page_size").fetchone()[0] == 8192
+def test_new_databases_use_16_kb_pages_and_old_ones_keep_theirs(tmp_path: Path):
+    assert open_database(tmp_path / "new.db").execute("PRAGMA page_size").fetchone()[0] == 16384
     old = tmp_path / "old.db"
     _version_9(old)
     assert sqlite3.connect(old).execute("PRAGMA page_size").fetchone()[0] == 4096

@@ -91,15 +91,19 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "Every URL the link graph names, once: link_edges refers to them by id.",
         {"id": "The URL's number.", "url": "The URL (normalised)."},
     ),
+    "link_texts": (
+        "Every anchor text and rel value of the link graph, once (link_edges refers to them).",
+        {"id": "The text's number.", "text": "The text."},
+    ),
     "link_edges": (
         "The stored rows of links, by URL id (read links instead: it shows the URLs).",
         {
             "src_id": "The linking page (urls.id).",
             "dst_id": "The linked page (urls.id).",
-            "kind": "citation, pingback, trackback, comment or nav.",
+            "kind": "0 nav, 1 citation, 2 pingback, 3 trackback, 4 comment, 5 webmention.",
             "found_on_id": "The page it was found on (urls.id); empty: src, 0: unknown.",
-            "anchor": "The link's text.",
-            "rel": "The link's rel attribute.",
+            "anchor_id": "The link's text (link_texts.id).",
+            "rel_id": "The link's rel attribute (link_texts.id).",
             "same_blog": "1 when both ends are on the same blog.",
             "first_seen": "When pingcrawl first saw it (microseconds since 1970, UTC).",
         },
@@ -244,6 +248,7 @@ LABEL_COLUMNS = {
     "hosts": "host",
     "bodies": "sha256",
     "urls": "url",
+    "link_texts": "text",
 }
 SEARCHABLE = {"pages": "pages_fts", "comments": "comments_fts"}
 

@@ -1,8 +1,9 @@
 """The link graph as stored since schema version 10 (step 6 of the data flow).
 
 ``links`` (SPEC section 5) is a view with the columns it always had. Under it, every URL a
-link names is stored once in ``urls`` (``id``, ``url``) and each link is a row of
-``link_edges`` (a WITHOUT ROWID table keyed by ``src_id, dst_id, kind``) holding URL ids:
+link names is stored once in ``urls`` (``id``, ``url``), every anchor text and rel value
+once in ``link_texts`` (``id``, ``text``), and each link is a row of ``link_edges`` (a
+WITHOUT ROWID table keyed by ``src_id, dst_id, kind``) holding their ids:
 ``kind`` is a number for the kinds of SPEC section 6 (:data:`KIND_CODES`);
 ``found_on_id`` is NULL when the link was found on its ``src`` page (citations, comments,
 nav) and 0 when no page was recorded; ``first_seen`` is microseconds since the epoch,
@@ -60,13 +61,17 @@ CREATE TABLE IF NOT EXISTS urls (
     id INTEGER PRIMARY KEY,
     url TEXT NOT NULL UNIQUE
 );
+CREATE TABLE IF NOT EXISTS link_texts (
+    id INTEGER PRIMARY KEY,
+    text TEXT NOT NULL UNIQUE
+);
 CREATE TABLE IF NOT EXISTS link_edges (
     src_id INTEGER NOT NULL REFERENCES urls(id),
     dst_id INTEGER NOT NULL REFERENCES urls(id),
     kind NOT NULL,
     found_on_id INTEGER REFERENCES urls(id),
-    anchor TEXT,
-    rel TEXT,
+    anchor_id INTEGER REFERENCES link_texts(id),
+    rel_id INTEGER REFERENCES link_texts(id),
     same_blog INTEGER,
     first_seen INTEGER,
     PRIMARY KEY (src_id, dst_id, kind)
@@ -79,12 +84,14 @@ CREATE INDEX IF NOT EXISTS idx_link_edges_found_on_id ON link_edges (found_on_id
 LINKS_VIEW = f"""
 SELECT s.url AS src, d.url AS dst, {_KIND_OF.format(k="e.kind")} AS kind,
        CASE WHEN e.found_on_id IS NULL THEN s.url ELSE f.url END AS found_on,
-       e.anchor AS anchor, e.rel AS rel, e.same_blog AS same_blog,
+       a.text AS anchor, r.text AS rel, e.same_blog AS same_blog,
        {_ISO_OF.format(t="e.first_seen")} AS first_seen
 FROM link_edges e
 JOIN urls s ON s.id = e.src_id
 JOIN urls d ON d.id = e.dst_id
 LEFT JOIN urls f ON f.id = e.found_on_id
+LEFT JOIN link_texts a ON a.id = e.anchor_id
+LEFT JOIN link_texts r ON r.id = e.rel_id
 """
 
 
@@ -92,13 +99,25 @@ def _id_of(value: str) -> str:
     return f"(SELECT id FROM urls WHERE url = {value})"
 
 
-def _add_url(value: str) -> str:
+def _text_id(value: str) -> str:
+    return f"(SELECT id FROM link_texts WHERE text = {value})"
+
+
+def _add(value: str, table: str = "urls", column: str = "url") -> str:
     # No INSERT OR IGNORE: an outer INSERT OR REPLACE INTO links would turn it into a
     # REPLACE, giving a known URL a new id and orphaning its edges.
     return (
-        f"INSERT INTO urls (url) SELECT {value} WHERE {value} IS NOT NULL"
-        f" AND NOT EXISTS (SELECT 1 FROM urls WHERE url = {value});"
+        f"INSERT INTO {table} ({column}) SELECT {value} WHERE {value} IS NOT NULL"
+        f" AND NOT EXISTS (SELECT 1 FROM {table} WHERE {column} = {value});"
     )
+
+
+def _add_url(value: str) -> str:
+    return _add(value)
+
+
+def _add_text(value: str) -> str:
+    return _add(value, "link_texts", "text")
 
 
 _FOUND_ON_ID = (
@@ -115,11 +134,14 @@ CREATE TRIGGER IF NOT EXISTS links_insert INSTEAD OF INSERT ON links BEGIN
     {_add_url("NEW.src")}
     {_add_url("NEW.dst")}
     {_add_url("NEW.found_on")}
-    INSERT INTO link_edges (src_id, dst_id, kind, found_on_id, anchor, rel, same_blog,
+    {_add_text("NEW.anchor")}
+    {_add_text("NEW.rel")}
+    INSERT INTO link_edges (src_id, dst_id, kind, found_on_id, anchor_id, rel_id, same_blog,
         first_seen)
     VALUES ({_id_of("NEW.src")}, {_id_of("NEW.dst")}, {_CODE_OF.format(k="NEW.kind")},
         {_FOUND_ON_ID.format(f="NEW.found_on", s="NEW.src")},
-        NEW.anchor, NEW.rel, NEW.same_blog, {_MICROS_OF.format(t="NEW.first_seen")});
+        {_text_id("NEW.anchor")}, {_text_id("NEW.rel")}, NEW.same_blog,
+        {_MICROS_OF.format(t="NEW.first_seen")});
 END""",
     "links_delete": f"""
 CREATE TRIGGER IF NOT EXISTS links_delete INSTEAD OF DELETE ON links BEGIN
@@ -130,10 +152,13 @@ CREATE TRIGGER IF NOT EXISTS links_update INSTEAD OF UPDATE ON links BEGIN
     {_add_url("NEW.src")}
     {_add_url("NEW.dst")}
     {_add_url("NEW.found_on")}
+    {_add_text("NEW.anchor")}
+    {_add_text("NEW.rel")}
     UPDATE link_edges SET src_id = {_id_of("NEW.src")}, dst_id = {_id_of("NEW.dst")},
         kind = {_CODE_OF.format(k="NEW.kind")},
         found_on_id = {_FOUND_ON_ID.format(f="NEW.found_on", s="NEW.src")},
-        anchor = NEW.anchor, rel = NEW.rel, same_blog = NEW.same_blog,
+        anchor_id = {_text_id("NEW.anchor")}, rel_id = {_text_id("NEW.rel")},
+        same_blog = NEW.same_blog,
         first_seen = {_MICROS_OF.format(t="NEW.first_seen")}
     WHERE {_EDGE_KEY};
 END""",
@@ -162,18 +187,24 @@ def move_links_table(conn: sqlite3.Connection) -> int:
         " SELECT dst FROM links UNION SELECT found_on FROM links)"
         " WHERE u IS NOT NULL AND u NOT IN (SELECT url FROM urls)"
     )
+    conn.execute(
+        "INSERT INTO link_texts (text) SELECT t FROM (SELECT anchor AS t FROM links UNION"
+        " SELECT rel FROM links) WHERE t IS NOT NULL AND t NOT IN (SELECT text FROM link_texts)"
+    )
     cursor = conn.execute(
         f"""
-        INSERT OR IGNORE INTO link_edges (src_id, dst_id, kind, found_on_id, anchor, rel,
-            same_blog, first_seen)
+        INSERT OR IGNORE INTO link_edges (src_id, dst_id, kind, found_on_id, anchor_id,
+            rel_id, same_blog, first_seen)
         SELECT s.id, d.id, {_CODE_OF.format(k="l.kind")},
                CASE WHEN l.found_on IS NULL THEN 0 WHEN l.found_on = l.src THEN NULL
                     ELSE f.id END,
-               l.anchor, l.rel, l.same_blog, {_MICROS_OF.format(t="l.first_seen")}
+               a.id, r.id, l.same_blog, {_MICROS_OF.format(t="l.first_seen")}
         FROM links l
         JOIN urls s ON s.url = l.src
         JOIN urls d ON d.url = l.dst
         LEFT JOIN urls f ON f.url = l.found_on
+        LEFT JOIN link_texts a ON a.text = l.anchor
+        LEFT JOIN link_texts r ON r.text = l.rel
         WHERE l.kind IS NOT NULL
         """
     )
@@ -194,25 +225,33 @@ def micros(moment: str | None) -> int | str | None:
     return (parsed - _EPOCH) // _MICROSECOND
 
 
-def url_ids(conn: sqlite3.Connection, urls: Iterable[str | None]) -> dict[str, int]:
-    """The id of every URL in ``urls``, adding the ones not stored yet."""
-    wanted = sorted({u for u in urls if u is not None})
+def _ids(
+    conn: sqlite3.Connection, table: str, column: str, values: Iterable[str | None]
+) -> dict[str, int]:
+    wanted = sorted({v for v in values if v is not None})
     ids: dict[str, int] = {}
     for start in range(0, len(wanted), URLS_PER_QUERY):
         chunk = wanted[start : start + URLS_PER_QUERY]
         marks = ",".join("?" * len(chunk))
-        ids.update(conn.execute(f"SELECT url, id FROM urls WHERE url IN ({marks})", chunk))
-    missing = [u for u in wanted if u not in ids]
+        sql = f"SELECT {column}, id FROM {table} WHERE {column} IN ({marks})"
+        ids.update(conn.execute(sql, chunk))
+    missing = [v for v in wanted if v not in ids]
     for start in range(0, len(missing), ROWS_PER_INSERT):
         chunk = missing[start : start + ROWS_PER_INSERT]
-        values = ", ".join(["(?)"] * len(chunk))
-        ids.update(
-            (url, id_)
-            for id_, url in conn.execute(
-                f"INSERT INTO urls (url) VALUES {values} RETURNING id, url", chunk
-            )
-        )
+        values_sql = ", ".join(["(?)"] * len(chunk))
+        sql = f"INSERT INTO {table} ({column}) VALUES {values_sql} RETURNING id, {column}"
+        ids.update((value, id_) for id_, value in conn.execute(sql, chunk))
     return ids
+
+
+def url_ids(conn: sqlite3.Connection, urls: Iterable[str | None]) -> dict[str, int]:
+    """The id of every URL in ``urls``, adding the ones not stored yet."""
+    return _ids(conn, "urls", "url", urls)
+
+
+def text_ids(conn: sqlite3.Connection, texts: Iterable[str | None]) -> dict[str, int]:
+    """The id of every anchor text and rel value in ``texts``, adding the new ones."""
+    return _ids(conn, "link_texts", "text", texts)
 
 
 def url_id(conn: sqlite3.Connection, url: str) -> int | None:
@@ -244,6 +283,7 @@ def delete_keys(conn: sqlite3.Connection, keys: Iterable[tuple[int, int, int | s
 
 def edge_row(
     ids: dict[str, int],
+    texts: dict[str, int],
     src: str,
     dst: str,
     kind: str,
@@ -253,7 +293,8 @@ def edge_row(
     same_blog: int | None,
     first_seen: int | str | None,
 ) -> tuple:
-    """One ``link_edges`` row (``ids`` from :func:`url_ids`)."""
+    """One ``link_edges`` row (``ids`` from :func:`url_ids`, ``texts`` from
+    :func:`text_ids`)."""
     if found_on is None:
         found_on_id: int | None = 0
     elif found_on == src:
@@ -261,11 +302,13 @@ def edge_row(
     else:
         found_on_id = ids[found_on]
     code = KIND_CODES.get(kind, kind)
-    return (ids[src], ids[dst], code, found_on_id, anchor, rel, same_blog, first_seen)
+    anchor_id = None if anchor is None else texts[anchor]
+    rel_id = None if rel is None else texts[rel]
+    return (ids[src], ids[dst], code, found_on_id, anchor_id, rel_id, same_blog, first_seen)
 
 
 _INSERT = (
-    "INSERT OR IGNORE INTO link_edges (src_id, dst_id, kind, found_on_id, anchor, rel,"
+    "INSERT OR IGNORE INTO link_edges (src_id, dst_id, kind, found_on_id, anchor_id, rel_id,"
     " same_blog, first_seen) VALUES "
 )
 
@@ -282,7 +325,8 @@ def insert_links(conn: sqlite3.Connection, rows: Sequence[Sequence]) -> None:
     """Add links given as rows of the view's columns (src, dst, kind, found_on, anchor,
     rel, same_blog, first_seen as ISO text); a link already stored keeps its row."""
     ids = url_ids(conn, chain.from_iterable((r[0], r[1], r[3]) for r in rows))
-    insert_edges(conn, [edge_row(ids, *r[:7], micros(r[7])) for r in rows])
+    texts = text_ids(conn, chain.from_iterable((r[4], r[5]) for r in rows))
+    insert_edges(conn, [edge_row(ids, texts, *r[:7], micros(r[7])) for r in rows])
 
 
 COLUMNS = ("src", "dst", "kind", "found_on", "anchor", "rel", "same_blog", "first_seen")

@@ -83,10 +83,11 @@ ON CONFLICT(id) DO UPDATE SET
 # A link first found on another page stays that page's; one found here takes the new
 # extraction's anchor and rel (found_on_id as db/links.py stores it: NULL for src).
 _UPSERT_LINK = """
-INSERT INTO link_edges (src_id, dst_id, kind, found_on_id, anchor, rel, same_blog, first_seen)
+INSERT INTO link_edges (src_id, dst_id, kind, found_on_id, anchor_id, rel_id, same_blog,
+    first_seen)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT(src_id, dst_id, kind) DO UPDATE SET
-    anchor = excluded.anchor, rel = excluded.rel, same_blog = excluded.same_blog
+    anchor_id = excluded.anchor_id, rel_id = excluded.rel_id, same_blog = excluded.same_blog
 WHERE link_edges.found_on_id IS excluded.found_on_id
 """
 
@@ -155,12 +156,13 @@ def _replace_links(conn: sqlite3.Connection, found_on: str, links: Sequence[Link
     keep = {link_graph.key(ids, lk.src, lk.dst, lk.kind) for lk in links}
     stored = link_graph.found_on_keys(conn, ids[found_on])
     link_graph.delete_keys(conn, [tuple(row) for row in stored if tuple(row) not in keep])
+    texts = link_graph.text_ids(conn, [t for lk in links for t in (lk.anchor, lk.rel)])
     now = link_graph.micros(iso())
     conn.executemany(
         _UPSERT_LINK,
         [
             link_graph.edge_row(
-                ids, lk.src, lk.dst, lk.kind, lk.found_on, lk.anchor, lk.rel,
+                ids, texts, lk.src, lk.dst, lk.kind, lk.found_on, lk.anchor, lk.rel,
                 int(lk.same_blog), now,
             )
             for lk in links

@@ -633,10 +633,13 @@ class Store:
         ids = link_graph.url_ids(
             self.conn, chain.from_iterable((lk.src, lk.dst, lk.found_on) for lk in links)
         )
-        before = self.conn.total_changes  # new URLs are not new links
+        texts = link_graph.text_ids(
+            self.conn, chain.from_iterable((lk.anchor, lk.rel) for lk in links)
+        )
+        before = self.conn.total_changes  # new URLs and texts are not new links
         rows = [
             link_graph.edge_row(
-                ids, lk.src, lk.dst, lk.kind, lk.found_on, lk.anchor, lk.rel,
+                ids, texts, lk.src, lk.dst, lk.kind, lk.found_on, lk.anchor, lk.rel,
                 int(lk.same_blog), now,
             )
             for lk in links

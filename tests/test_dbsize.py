@@ -11,10 +11,10 @@ from pathlib import Path
 import sqlite_utils
 import zstandard
 
-from crawler.records import LinkRecord, PageRecord, iso
+from crawler.records import CommentRecord, LinkRecord, PageRecord, iso
 from db import bodies, schema
 from db.links import add_links
-from db.reextract import stored_page
+from db.reextract import replace_extraction, stored_page
 from db.schema import open_database, open_readonly
 from db.store import Store
 
@@ -173,7 +173,7 @@ def test_bodies_get_a_dictionary_and_read_back_from_another_process(tmp_path: Pa
 
     # A fresh process knows no dictionary: it reads it from the database.
     script = (
-        "import sys; from db.schema import open_readonly; from db.reextract import stored_page\n"
+        "import sys; from db.schema import open_readonly; from db.reextract import replace_extraction, stored_page\n"
         "db = open_readonly(sys.argv[1])\n"
         "print(stored_page(db, 'https://a.example/7/').html == sys.argv[2])\n"
         'print(db.execute("SELECT pingcrawl_body(b.html, b.zstd) FROM pages p JOIN bodies b'
@@ -223,3 +223,32 @@ def test_a_dictionary_of_the_same_id_from_another_database_is_not_used(tmp_path:
     )
     page = stored_page(one, "https://a.example/3/")
     assert page is not None and page.html == _page(3).html
+
+
+def _comment(n: int) -> CommentRecord:
+    return CommentRecord(A, "comment", str(n), "Reader", None, None, f"comment {n}", None, None)
+
+
+def test_comments_found_on_the_post_leave_found_on_empty_and_reextract_replaces_both(
+    tmp_path: Path,
+):
+    store = Store.open(tmp_path / "c.db")
+    post = PageRecord(A, A, "a.example", "a.example", 0, 200, "text/html", None)
+    store.save_page(post, comments=[_comment(1)])
+    second = PageRecord(A + "comment-page-2/", A + "comment-page-2/", "a.example",
+                        "a.example", 0, 200, "text/html", None, post_url=A)  # fmt: skip
+    store.save_page(second, comments=[_comment(2)])
+    # A row written before schema v12 names the post itself.
+    store.conn.execute(
+        "INSERT INTO comments (id, post_url, kind, text, found_on) VALUES (?, ?, 'comment', ?, ?)",
+        [f"{A}#comment-3", A, "old", A],
+    )
+    store.commit()
+    found = dict(store.db.execute("SELECT comment_id, found_on FROM comments").fetchall())
+    assert found == {"1": None, "2": A + "comment-page-2/", None: A}
+    # Re-extracting the post: comments 1 and 3 are no longer on it, 4 is new; 2 stays.
+    replace_extraction(store.db, post, "h", [_comment(4)], [])
+    store.commit()
+    kept = dict(store.db.execute("SELECT comment_id, found_on FROM comments").fetchall())
+    assert kept == {"2": A + "comment-page-2/", "4": None}
+    store.close()

@@ -196,16 +196,28 @@ class BodyWriter:
             "INSERT INTO zstd_dicts (dict_id, data, trained_at) VALUES (?, ?, ?)", self._dict_row
         )
 
-    def train(self, samples: int = TRAIN_AFTER) -> int | None:
-        """Train a dictionary on the newest ``samples`` bodies, store it, and compress
+    def train(self, count: int = TRAIN_AFTER) -> int | None:
+        """Train a dictionary on the newest ``count`` bodies, store it, and compress
         those bodies again with it. Returns its id (None: too few bodies to learn from)."""
-        rows = self.conn.execute(
-            "SELECT sha256, html, zstd FROM bodies ORDER BY rowid DESC LIMIT ?", (samples,)
-        ).fetchall()
-        texts = {sha: body_html(html, zstd, self.conn) for sha, html, zstd in rows}
-        data = [t.encode("utf-8", "surrogatepass") for t in texts.values() if t]
+        # Bytes only, no decoded copies: the samples (~4 MB) and the training's own tables
+        # are the run's memory peak.
+        samples = [
+            (
+                sha,
+                html.encode("utf-8", "surrogatepass")
+                if html is not None
+                else decompress(z, self.conn),
+            )
+            for sha, html, z in self.conn.execute(
+                "SELECT sha256, html, zstd FROM bodies WHERE html IS NOT NULL OR zstd IS NOT NULL"
+                " ORDER BY rowid DESC LIMIT ?",
+                (count,),
+            )
+        ]
         try:
-            trained = zstandard.train_dictionary(DICT_SIZE, data, f=TRAIN_F, level=3)
+            trained = zstandard.train_dictionary(
+                DICT_SIZE, [data for _, data in samples], f=TRAIN_F, level=3
+            )
         except zstandard.ZstdError:  # too few or too small samples: try again later
             self._without = 0
             return None
@@ -213,14 +225,13 @@ class BodyWriter:
         when = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         self._use(dict_id, trained.as_bytes(), when)
         self._keep_dict()
-        assert self._compressor is not None
-        again = [
-            (sha, self._compressor.compress(text.encode("utf-8", "surrogatepass")))
-            for sha, text in texts.items()
-            if text is not None
-        ]
+        compressor = self._compressor
+        assert compressor is not None
         # Deleted and added again rather than updated: rows shrunk in place would leave
         # most of their pages empty; freed pages are reused by the next rows of any table.
-        self.conn.executemany("DELETE FROM bodies WHERE sha256 = ?", [(sha,) for sha, _ in again])
-        self.conn.executemany("INSERT INTO bodies (sha256, zstd) VALUES (?, ?)", again)
+        self.conn.executemany("DELETE FROM bodies WHERE sha256 = ?", [(sha,) for sha, _ in samples])
+        self.conn.executemany(
+            "INSERT INTO bodies (sha256, zstd) VALUES (?, ?)",
+            ((sha, compressor.compress(data)) for sha, data in samples),
+        )
         return dict_id

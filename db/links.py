@@ -36,6 +36,8 @@ KIND_CODES = {"nav": 0, "citation": 1, "pingback": 2, "trackback": 3, "comment":
 _KIND_OF = (
     "CASE {k} " + " ".join(f"WHEN {c} THEN '{k}'" for k, c in KIND_CODES.items()) + " ELSE {k} END"
 )
+# The kind of a ``link_edges`` row as text (SQL over link_edges itself, e.g. counts).
+KIND_SQL = _KIND_OF.format(k="kind")
 _CODE_OF = (
     "CASE {k} " + " ".join(f"WHEN '{k}' THEN {c}" for k, c in KIND_CODES.items()) + " ELSE {k} END"
 )
@@ -340,3 +342,23 @@ def add_links(db: sqlite_utils.Database, rows: dict[str, Any] | Iterable[dict[st
     if unknown:
         raise ValueError(f"links has no column(s) {sorted(unknown)}")
     insert_links(db.conn, [tuple(row.get(c) for c in COLUMNS) for row in rows])
+
+
+def unqueued_links_sql(column: str, kinds: int) -> str:
+    """:func:`db.requeue.unqueued_links`' query for links to ``column`` (``src`` or
+    ``dst``) of as many kinds as ``kinds`` (parameters: their codes, :func:`kind_code`,
+    then the depth), over ``link_edges`` itself: the kind is compared as stored before
+    any URL is looked up (through the view, every link's URLs would be)."""
+    marks = ",".join("?" * kinds)
+    return f"""SELECT t.url, p.depth + 1, o.url, {_KIND_OF.format(k="e.kind")}
+        FROM link_edges e
+        JOIN urls o ON o.id = coalesce(e.found_on_id, e.src_id)
+        JOIN pages p ON p.url = o.url
+        JOIN urls t ON t.id = e.{column}_id
+        WHERE e.kind IN ({marks}) AND p.depth < ?
+          AND NOT EXISTS (SELECT 1 FROM frontier f WHERE f.url = t.url)"""
+
+
+def kind_code(kind: str) -> int | str:
+    """``link_edges.kind`` of a kind."""
+    return KIND_CODES.get(kind, kind)

@@ -328,7 +328,13 @@ def insert_links(conn: sqlite3.Connection, rows: Sequence[Sequence]) -> None:
     rel, same_blog, first_seen as ISO text); a link already stored keeps its row."""
     ids = url_ids(conn, chain.from_iterable((r[0], r[1], r[3]) for r in rows))
     texts = text_ids(conn, chain.from_iterable((r[4], r[5]) for r in rows))
-    insert_edges(conn, [edge_row(ids, texts, *r[:7], micros(r[7])) for r in rows])
+    insert_edges(
+        conn,
+        [
+            edge_row(ids, texts, r[0], r[1], r[2], r[3], r[4], r[5], r[6], micros(r[7]))
+            for r in rows
+        ],
+    )
 
 
 COLUMNS = ("src", "dst", "kind", "found_on", "anchor", "rel", "same_blog", "first_seen")

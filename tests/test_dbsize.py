@@ -173,7 +173,7 @@ def test_bodies_get_a_dictionary_and_read_back_from_another_process(tmp_path: Pa
 
     # A fresh process knows no dictionary: it reads it from the database.
     script = (
-        "import sys; from db.schema import open_readonly; from db.reextract import replace_extraction, stored_page\n"
+        "import sys; from db.schema import open_readonly; from db.reextract import stored_page\n"
         "db = open_readonly(sys.argv[1])\n"
         "print(stored_page(db, 'https://a.example/7/').html == sys.argv[2])\n"
         'print(db.execute("SELECT pingcrawl_body(b.html, b.zstd) FROM pages p JOIN bodies b'

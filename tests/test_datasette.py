@@ -117,10 +117,9 @@ def test_links_show_their_urls_and_link_edges_label_its_ids(datasette, crawl):
         "SELECT l.src, l.dst FROM links l JOIN pages a ON a.url = l.src"
         " JOIN pages b ON b.url = l.dst WHERE l.kind = 'citation' LIMIT 1"
     ).fetchone()
-    page = get_json(
-        f"{datasette}/demo/links.json?{urlencode({'src': src, 'dst': dst})}&_shape=objects"
-    )
-    assert [(r["src"], r["dst"]) for r in page["rows"]] == [(src, dst)]
+    query = urlencode({"src": src, "dst": dst, "kind": "citation"})
+    page = get_json(f"{datasette}/demo/links.json?{query}&_shape=objects")
+    assert [(r["src"], r["dst"], r["kind"]) for r in page["rows"]] == [(src, dst, "citation")]
     src_id, dst_id = (
         db.execute("SELECT id FROM urls WHERE url = ?", [u]).fetchone()[0] for u in (src, dst)
     )

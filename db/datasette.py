@@ -1,9 +1,10 @@
 """``pingcrawl datasette-metadata``: a Datasette metadata file for a crawl database.
 
 Titles and a description of every table, view and column; the README's example queries
-as canned queries; ``title`` as the label column of ``pages``, so the ends of a link
-(``links.src``/``links.dst``, declared as references to ``pages.url`` since schema version
-3) and a comment's post show as page titles; full-text search on pages and comments.
+as canned queries; ``title`` as the label column of ``pages``, so the post of a comment
+shows as a page title (a link's ends did too until schema version 10
+made ``links`` a view, which Datasette cannot follow: ``link_edges`` shows its URL ids as
+URLs); full-text search on pages and comments.
 Open it with ``datasette pingcrawl.db -m metadata.json``.
 """
 
@@ -68,12 +69,13 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "source_url": "Pingback/trackback: the page that links here.",
             "source_title": "Pingback/trackback: the title it gave.",
             "verified": "Pingback/trackback: 1 the source links back, 0 spam, empty unknown.",
-            "found_on": "The page (or comment page) it was found on.",
+            "found_on": "The comment page (…/comment-page-2/) it was found on; empty: the post.",
             "first_seen": "When pingcrawl first saw it.",
         },
     ),
     "links": (
-        "The link graph: src links to dst, and how we know (kind).",
+        "The link graph: src links to dst, and how we know (kind). A view over link_edges "
+        "and urls (write it with plain INSERT/UPDATE/DELETE: its triggers do the rest).",
         {
             "src": "The linking page (a pingback's source).",
             "dst": "The linked page (a pingback's post).",
@@ -83,6 +85,35 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "rel": "The link's rel attribute (nofollow, ugc, …).",
             "same_blog": "1 when both ends are on the same blog.",
             "first_seen": "When pingcrawl first saw the link.",
+        },
+    ),
+    "urls": (
+        "Every URL the link graph names, once: link_edges refers to them by id.",
+        {"id": "The URL's number.", "url": "The URL (normalised)."},
+    ),
+    "link_texts": (
+        "Every anchor text and rel value of the link graph, once (link_edges refers to them).",
+        {"id": "The text's number.", "text": "The text."},
+    ),
+    "link_edges": (
+        "The stored rows of links, by URL id (read links instead: it shows the URLs).",
+        {
+            "src_id": "The linking page (urls.id).",
+            "dst_id": "The linked page (urls.id).",
+            "kind": "0 nav, 1 citation, 2 pingback, 3 trackback, 4 comment, 5 webmention.",
+            "found_on_id": "The page it was found on (urls.id); empty: src, 0: unknown.",
+            "anchor_id": "The link's text (link_texts.id).",
+            "rel_id": "The link's rel attribute (link_texts.id).",
+            "same_blog": "1 when both ends are on the same blog.",
+            "first_seen": "When pingcrawl first saw it (microseconds since 1970, UTC).",
+        },
+    ),
+    "zstd_dicts": (
+        "The zstd dictionaries bodies are compressed with (by the id in each frame).",
+        {
+            "dict_id": "The dictionary's id, as zstd frames name it.",
+            "data": "The dictionary.",
+            "trained_at": "When it was trained (ISO 8601 UTC).",
         },
     ),
     "frontier": (
@@ -211,7 +242,14 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
     ),
 }
 
-LABEL_COLUMNS = {"pages": "title", "comments": "author", "hosts": "host", "bodies": "sha256"}
+LABEL_COLUMNS = {
+    "pages": "title",
+    "comments": "author",
+    "hosts": "host",
+    "bodies": "sha256",
+    "urls": "url",
+    "link_texts": "text",
+}
 SEARCHABLE = {"pages": "pages_fts", "comments": "comments_fts"}
 
 # The README's example queries, word for word (tests/test_datasette.py checks both ways).

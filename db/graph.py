@@ -20,6 +20,7 @@ import sqlite_utils
 from crawler.records import PING_KINDS as RECORD_PING_KINDS
 from crawler.records import iso
 from crawler.urls import blog_of, host_of
+from db import links as link_graph
 from db.blogs import coverage as blog_coverage
 
 # Link kinds that relate posts (SPEC section 6); nav and comment links never do.
@@ -170,11 +171,21 @@ def _resolve_page(db: sqlite_utils.Database, url: str) -> tuple[str, str | None]
     raise NotFound(f"{url} is not in the database")
 
 
+# Two halves, not "src = :p OR dst = :p": links is a view over URL ids (schema v10), and an
+# OR across its two URL joins would read every link.
 _DIRECT_SQL = f"""
 SELECT l.src, l.dst, l.kind, q.url, q.title
 FROM links l
-JOIN pages q ON q.url = CASE WHEN l.src = :p THEN l.dst ELSE l.src END
-WHERE (l.src = :p OR l.dst = :p) AND l.src != l.dst
+JOIN pages q ON q.url = l.dst
+WHERE l.src = :p AND l.dst != :p
+  AND l.kind IN {_GRAPH_KINDS_SQL}
+  AND q.is_post = 1 AND q.blog = :blog
+  AND {_NOT_SPAM.format(a="l")}
+UNION ALL
+SELECT l.src, l.dst, l.kind, q.url, q.title
+FROM links l
+JOIN pages q ON q.url = l.src
+WHERE l.dst = :p AND l.src != :p
   AND l.kind IN {_GRAPH_KINDS_SQL}
   AND q.is_post = 1 AND q.blog = :blog
   AND {_NOT_SPAM.format(a="l")}
@@ -410,7 +421,7 @@ def stats(db: sqlite_utils.Database, top: int = 10, runs: int = 5) -> dict[str, 
         "pages": _page_stats(db),
         "comments": _count_by(db, "comments", "kind"),
         "pingbacks": _pingback_stats(db),
-        "links": _count_by(db, "links", "kind"),
+        "links": _count_by(db, "link_edges", link_graph.KIND_SQL),  # the view: slower
         "top_cited_hosts": _top_cited_hosts(db, top),
         "errors": {
             "fetch": _reasons(db, "SELECT error, count(*) FROM pages WHERE error IS NOT NULL"),

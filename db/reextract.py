@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import sqlite_utils
 
 from crawler.records import CommentRecord, LinkRecord, PageRecord, iso
+from db import links as link_graph
 from db.bodies import body_html
 
 
@@ -50,7 +51,7 @@ def stored_page(db: sqlite_utils.Database, url: str) -> StoredPage | None:
     ).fetchone()
     if row is None:
         return None
-    html = body_html(row[4], row[5])
+    html = body_html(row[4], row[5], db.conn)
     if html is None:
         return None
     url, final_url, post_url, depth = row[:4]
@@ -80,13 +81,14 @@ ON CONFLICT(id) DO UPDATE SET
 """
 
 # A link first found on another page stays that page's; one found here takes the new
-# extraction's anchor and rel.
+# extraction's anchor and rel (found_on_id as db/links.py stores it: NULL for src).
 _UPSERT_LINK = """
-INSERT INTO links (src, dst, kind, found_on, anchor, rel, same_blog, first_seen)
+INSERT INTO link_edges (src_id, dst_id, kind, found_on_id, anchor_id, rel_id, same_blog,
+    first_seen)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT(src, dst, kind) DO UPDATE SET
-    anchor = excluded.anchor, rel = excluded.rel, same_blog = excluded.same_blog
-WHERE links.found_on = excluded.found_on
+ON CONFLICT(src_id, dst_id, kind) DO UPDATE SET
+    anchor_id = excluded.anchor_id, rel_id = excluded.rel_id, same_blog = excluded.same_blog
+WHERE link_edges.found_on_id IS excluded.found_on_id
 """
 
 
@@ -123,7 +125,10 @@ def _replace_comments(
     conn: sqlite3.Connection, found_on: str, comments: Sequence[CommentRecord]
 ) -> None:
     keep = {c.id for c in comments}
-    stored = conn.execute("SELECT id FROM comments WHERE found_on = ?", [found_on]).fetchall()
+    stored = conn.execute(  # found_on is empty for the post itself (schema v12)
+        "SELECT id FROM comments WHERE found_on = :f OR (found_on IS NULL AND post_url = :f)",
+        {"f": found_on},
+    ).fetchall()
     conn.executemany(
         "DELETE FROM comments WHERE id = ?", [row for row in stored if row[0] not in keep]
     )
@@ -132,7 +137,8 @@ def _replace_comments(
         _UPSERT_COMMENT,
         [
             (c.id, c.post_url, c.comment_id, c.kind, c.author, c.author_url, c.published,
-             c.text, c.source_url, c.source_title, found_on, now)
+             c.text, c.source_url, c.source_title,
+             None if found_on == c.post_url else found_on, now)
             for c in comments
         ],
     )  # fmt: skip
@@ -144,19 +150,21 @@ def _replace_comments(
 
 
 def _replace_links(conn: sqlite3.Connection, found_on: str, links: Sequence[LinkRecord]) -> None:
-    keep = {(lk.src, lk.dst, lk.kind) for lk in links}
-    stored = conn.execute(
-        "SELECT src, dst, kind FROM links WHERE found_on = ?", [found_on]
-    ).fetchall()
-    conn.executemany(
-        "DELETE FROM links WHERE src = ? AND dst = ? AND kind = ?",
-        [tuple(row) for row in stored if tuple(row) not in keep],
+    ids = link_graph.url_ids(
+        conn, [found_on, *(u for lk in links for u in (lk.src, lk.dst, lk.found_on))]
     )
-    now = iso()
+    keep = {link_graph.key(ids, lk.src, lk.dst, lk.kind) for lk in links}
+    stored = link_graph.found_on_keys(conn, ids[found_on])
+    link_graph.delete_keys(conn, [row for row in stored if tuple(row) not in keep])
+    texts = link_graph.text_ids(conn, [t for lk in links for t in (lk.anchor, lk.rel)])
+    now = link_graph.micros(iso())
     conn.executemany(
         _UPSERT_LINK,
         [
-            (lk.src, lk.dst, lk.kind, lk.found_on, lk.anchor, lk.rel, int(lk.same_blog), now)
+            link_graph.edge_row(
+                ids, texts, lk.src, lk.dst, lk.kind, lk.found_on, lk.anchor, lk.rel,
+                int(lk.same_blog), now,
+            )
             for lk in links
         ],
-    )
+    )  # fmt: skip

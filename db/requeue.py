@@ -12,6 +12,8 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from db import links as link_graph
+
 _PING_KINDS = frozenset({"pingback", "trackback"})  # edges stored source -> post
 _REQUEUE = (
     "UPDATE frontier SET state = 'queued', reason = NULL, next_attempt_at = NULL, attempts = 0"
@@ -63,14 +65,9 @@ def unqueued_links(
     for column, wanted in (("dst", kinds - _PING_KINDS), ("src", kinds & _PING_KINDS)):
         if not wanted:
             continue
-        marks = ",".join("?" * len(wanted))
-        parts.append(
-            f"""SELECT l.{column}, p.depth + 1, l.found_on, l.kind
-            FROM links l JOIN pages p ON p.url = l.found_on
-            WHERE l.kind IN ({marks}) AND p.depth < ?
-              AND NOT EXISTS (SELECT 1 FROM frontier f WHERE f.url = l.{column})"""
-        )
-        params += [*sorted(wanted), max_depth]
+        # Over link_edges, not the links view (schema v10): see db/links.py.
+        parts.append(link_graph.unqueued_links_sql(column, len(wanted)))
+        params += [*(link_graph.kind_code(k) for k in sorted(wanted)), max_depth]
     if not parts:
         return iter(())
     return iter(conn.execute(" UNION ALL ".join(parts), params))

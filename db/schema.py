@@ -14,10 +14,11 @@ from pathlib import Path
 
 import sqlite_utils
 
-from db.bodies import compress_stored
+from db import links as link_graph
+from db.bodies import DICTS_TABLE, compress_stored
 from db.bodies import register as register_body_function
 
-SCHEMA_VERSION = 9  # == len(MIGRATIONS)
+SCHEMA_VERSION = 12  # == len(MIGRATIONS)
 
 PAGE_COLUMNS: dict[str, type] = {
     "url": str,
@@ -99,6 +100,9 @@ PINGBACKS_VIEW = PINGBACKS_VIEW_V1.replace(
 )
 
 
+PAGE_SIZE = 16384
+
+
 def open_database(path: str | Path) -> sqlite_utils.Database:
     """Open (creating if needed) a pingcrawl database in WAL mode with an up-to-date schema."""
     if str(path) == ":memory:":
@@ -109,6 +113,9 @@ def open_database(path: str | Path) -> sqlite_utils.Database:
         db = sqlite_utils.Database(sqlite3.connect(str(path), check_same_thread=False))
     db.execute("PRAGMA busy_timeout = 5000")
     register_body_function(db.conn)
+    # A new file only (SQLite ignores it once the first table exists), before WAL: rows of
+    # pages (~3 KB) and bodies share pages instead of each leaving most of 4 KB unused.
+    db.execute(f"PRAGMA page_size = {PAGE_SIZE}")
     if str(path) != ":memory:":
         db.enable_wal()
     db.execute("PRAGMA synchronous = NORMAL")
@@ -363,6 +370,29 @@ def _v9_compressed_bodies(db: sqlite_utils.Database) -> None:
     compress_stored(db.conn)
 
 
+def _v10_url_ids_for_links(db: sqlite_utils.Database) -> None:
+    """Links hold URL ids (``urls``, ``link_edges``); ``links`` becomes a view with the
+    columns and values it had, so every reader is unchanged (db/links.py). The rows move,
+    none is dropped."""
+    if "links" in db.table_names():
+        link_graph.move_links_table(db.conn)
+    else:
+        link_graph.create(db.conn)
+
+
+def _v11_body_dictionaries(db: sqlite_utils.Database) -> None:
+    """The zstd dictionaries bodies are compressed with, by the id in their frames
+    (db/bodies.py)."""
+    db.execute(DICTS_TABLE)
+
+
+def _v12_leaner_comments(db: sqlite_utils.Database) -> None:
+    """``comments.found_on`` is left empty when the comment was found on its post itself
+    (rows written before keep the URL: readers take either); the index on ``comments.kind``
+    goes (three values: lookups go by post or source URL)."""
+    db.execute("DROP INDEX IF EXISTS idx_comments_kind")
+
+
 # MIGRATIONS[i] brings a database from version i to i + 1. Append, never edit.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _create_v1,
@@ -374,6 +404,9 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v7_blogs,
     _v8_fetch_log,
     _v9_compressed_bodies,
+    _v10_url_ids_for_links,
+    _v11_body_dictionaries,
+    _v12_leaner_comments,
 ]
 
 
@@ -409,7 +442,10 @@ def database_kind(path: str | Path) -> str:
     except sqlite3.Error:
         return "unreadable"
     try:
-        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        names = {
+            r[0]
+            for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")
+        }
     except sqlite3.OperationalError:
         raise  # locked or busy: the file is fine, another program holds it (the caller says)
     except sqlite3.DatabaseError:

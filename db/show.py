@@ -40,7 +40,7 @@ def stored_copy(db: sqlite_utils.Database, url: str) -> StoredCopy | None:
     fetches, warc_file, warc_offset = _latest_record(db, url, final_url)
     return StoredCopy(
         url, final_url, status, content_type, fetched_at, title, text,
-        body_html(html, zstd), fetches, warc_file, warc_offset,
+        body_html(html, zstd, db.conn), fetches, warc_file, warc_offset,
     )  # fmt: skip
 
 

@@ -37,8 +37,9 @@ from crawler.records import (
     iso,
     iso_in,
 )
+from db import links as link_graph
 from db import requeue
-from db.bodies import compress_html
+from db.bodies import BodyWriter
 from db.graph import verify_pingbacks
 from db.schema import open_database
 
@@ -157,11 +158,6 @@ ON CONFLICT(id) DO UPDATE SET
 """,
 )
 
-_INSERT_LINKS = (
-    "INSERT OR IGNORE INTO links (src, dst, kind, found_on, anchor, rel, same_blog, first_seen)"
-    " VALUES ",
-    "",
-)
 # Rows per multi-row INSERT: a page's links go in a few statements, not one call into
 # SQLite per row (each call hands the GIL over and back, which costs a waiting thread).
 ROWS_PER_INSERT = 50
@@ -228,6 +224,7 @@ class Store:
         self.path: str | None = self.conn.execute("PRAGMA database_list").fetchone()[2] or None
         self._last_commit = time.monotonic()
         self._host_columns: set[str] | None = None
+        self._bodies = BodyWriter(self.conn)
 
     @classmethod
     def open(cls, path: str | Path) -> Store:
@@ -564,7 +561,7 @@ class Store:
             if not self._known_body(sha):  # compress a body only once
                 self.conn.execute(
                     "INSERT INTO bodies (sha256, zstd) VALUES (?, ?)",
-                    (sha, compress_html(page.html)),
+                    (sha, self._bodies.compress(page.html)),
                 )
         self.conn.execute(_UPSERT_PAGE, self._page_row(page, sha, comments_hash))
         new_comments = self._save_comments(page.url, comments)
@@ -597,9 +594,11 @@ class Store:
         now = iso()
         ids = [c.id for c in comments]
         known = self._known_comment_ids(ids)
+        # found_on is left empty for the post itself (most comments): see db/schema.py v12.
         rows = [
             (c.id, c.post_url, c.comment_id, c.kind, c.author, c.author_url, c.published,
-             c.text, c.source_url, c.source_title, None, found_on, now)
+             c.text, c.source_url, c.source_title, None,
+             None if found_on == c.post_url else found_on, now)
             for c in comments
         ]  # fmt: skip
         _insert_rows(self.conn, _UPSERT_COMMENTS, rows)
@@ -617,23 +616,35 @@ class Store:
         return known
 
     def _drop_stale_links(self, found_on: str, links: Sequence[LinkRecord]) -> None:
-        current = {(lk.src, lk.dst, lk.kind) for lk in links}
-        stored = self.conn.execute(
-            "SELECT src, dst, kind FROM links WHERE found_on = ?", (found_on,)
-        ).fetchall()
-        stale = [key for key in map(tuple, stored) if key not in current]
-        self.conn.executemany("DELETE FROM links WHERE src = ? AND dst = ? AND kind = ?", stale)
+        page_id = link_graph.url_id(self.conn, found_on)
+        if page_id is None:
+            return  # nothing was ever found on it
+        stored = link_graph.found_on_keys(self.conn, page_id)
+        if not stored:
+            return
+        ids = link_graph.url_ids(self.conn, chain.from_iterable((lk.src, lk.dst) for lk in links))
+        current = {link_graph.key(ids, lk.src, lk.dst, lk.kind) for lk in links}
+        link_graph.delete_keys(self.conn, [key for key in stored if tuple(key) not in current])
 
     def _save_links(self, links: Sequence[LinkRecord]) -> int:
         if not links:
             return 0
-        now = iso()
-        before = self.conn.total_changes
-        values = [
-            (lk.src, lk.dst, lk.kind, lk.found_on, lk.anchor, lk.rel, int(lk.same_blog), now)
+        now = link_graph.micros(iso())
+        ids = link_graph.url_ids(
+            self.conn, chain.from_iterable((lk.src, lk.dst, lk.found_on) for lk in links)
+        )
+        texts = link_graph.text_ids(
+            self.conn, chain.from_iterable((lk.anchor, lk.rel) for lk in links)
+        )
+        before = self.conn.total_changes  # new URLs and texts are not new links
+        rows = [
+            link_graph.edge_row(
+                ids, texts, lk.src, lk.dst, lk.kind, lk.found_on, lk.anchor, lk.rel,
+                int(lk.same_blog), now,
+            )
             for lk in links
-        ]
-        _insert_rows(self.conn, _INSERT_LINKS, values)
+        ]  # fmt: skip
+        link_graph.insert_edges(self.conn, rows)
         return self.conn.total_changes - before
 
     @_guarded

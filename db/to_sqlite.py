@@ -18,6 +18,7 @@ from pathlib import Path
 
 import psycopg
 
+from db import links as link_graph
 from db.graph import verify_pingbacks
 from db.postgres.schema import TABLES, ensure_schema
 from db.postgres.store import connect, pg_fault
@@ -74,6 +75,9 @@ def _copy_table(source: psycopg.Connection, target: sqlite3.Connection, table: s
     with source.cursor(name=f"copy_{table}") as cursor:  # server side: chunks, not all
         cursor.execute(f"SELECT {names} FROM {table}")  # type: ignore[arg-type]
         while rows := cursor.fetchmany(CHUNK):
-            target.executemany(insert, rows)
+            if table == "links" and columns == wanted:  # a view: rows go in by URL id
+                link_graph.insert_links(target, rows)
+            else:
+                target.executemany(insert, rows)
             copied += len(rows)
     return copied

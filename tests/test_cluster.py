@@ -212,7 +212,7 @@ def test_export_sqlite_of_a_cluster_crawl_has_the_related_posts_of_a_single_craw
         text=True,
         check=True,
     ).stdout
-    assert '"pages"' in tables and '"links"' in tables
+    assert '"pages"' in tables and '"link_edges"' in tables  # links: a view over it
     # stats, export and related read the cluster's database when [cluster] database is set
     stats = CliRunner().invoke(cli, ["stats", "-c", str(config)])
     assert stats.exit_code == 0, stats.output

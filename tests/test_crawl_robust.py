@@ -227,8 +227,11 @@ def check_after_fault(tmp_path: Path, config: Config, pages: int) -> None:
 def test_a_full_database_ends_the_run_with_a_typed_error_and_the_next_run_goes_on(tmp_path, site):
     config = config_for(tmp_path, site, big_web(site, 30))
     store = Store.open(config.crawl.database)
-    size = store.conn.execute("PRAGMA page_count").fetchone()[0]
-    store.conn.execute(f"PRAGMA max_page_count = {size + 40}")  # room for a few pages
+    size, page_size = (
+        store.conn.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_count", "page_size")
+    )
+    room = 40 * 4096 // page_size  # 160 KB: room for a few pages, whatever the page size
+    store.conn.execute(f"PRAGMA max_page_count = {size + room}")
 
     async def go() -> None:
         await Engine(config, store, holding_lock=True).run(config.crawl.seeds)

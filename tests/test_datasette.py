@@ -23,6 +23,7 @@ from click.testing import CliRunner
 from crawler.cli.main import cli
 from crawler.demo.run import run_demo
 from db.datasette import CANNED_QUERIES, TABLES
+from db.links import add_links
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 POST = "http://northwind.example/2024/03/alliance-politics/"
@@ -108,19 +109,27 @@ def test_the_metadata_titles_tables_and_describes_every_column(datasette, crawl)
     assert set(TABLES) <= set(tables)
 
 
-def test_links_show_page_titles(datasette, crawl):
+def test_links_show_their_urls_and_link_edges_label_its_ids(datasette, crawl):
+    # Since schema v10 links is a view (Datasette follows no foreign key of a view): it
+    # shows the URLs themselves, and link_edges labels its URL ids with the URLs.
     db = sqlite_utils.Database(crawl[0])
     src, dst = db.execute(
         "SELECT l.src, l.dst FROM links l JOIN pages a ON a.url = l.src"
         " JOIN pages b ON b.url = l.dst WHERE l.kind = 'citation' LIMIT 1"
     ).fetchone()
+    query = urlencode({"src": src, "dst": dst, "kind": "citation"})
+    page = get_json(f"{datasette}/demo/links.json?{query}&_shape=objects")
+    assert [(r["src"], r["dst"], r["kind"]) for r in page["rows"]] == [(src, dst, "citation")]
+    src_id, dst_id = (
+        db.execute("SELECT id FROM urls WHERE url = ?", [u]).fetchone()[0] for u in (src, dst)
+    )
     page = get_json(
-        f"{datasette}/demo/links.json?{urlencode({'src': src, 'dst': dst})}&_labels=on"
+        f"{datasette}/demo/link_edges.json?src_id={src_id}&dst_id={dst_id}&_labels=on"
         "&_shape=objects"
     )
     row = page["rows"][0]
-    assert row["src"] == {"value": src, "label": db["pages"].get(src)["title"]}
-    assert row["dst"] == {"value": dst, "label": db["pages"].get(dst)["title"]}
+    assert row["src_id"] == {"value": src_id, "label": src}
+    assert row["dst_id"] == {"value": dst_id, "label": dst}
 
 
 def test_comments_are_searchable(datasette):
@@ -171,11 +180,13 @@ def test_a_version_2_database_gains_labelled_links_and_comment_search(tmp_path):
     db = schema.open_database(path)
     assert schema.schema_version(db) == schema.SCHEMA_VERSION
     assert db["links"].count == 2 and db["comments"].count == 1  # nothing lost
-    references = {(fk.column, fk.other_table, fk.other_column) for fk in db["links"].foreign_keys}
-    assert {("src", "pages", "url"), ("dst", "pages", "url")} <= references
-    indexed = {tuple(i.columns) for i in db["links"].indexes}
-    assert {("dst",), ("found_on",), ("kind",)} <= indexed
+    # Since v10 links is a view over link_edges, whose ends refer to urls.
+    edges = db["link_edges"]
+    references = {(fk.column, fk.other_table, fk.other_column) for fk in edges.foreign_keys}
+    assert {("src_id", "urls", "id"), ("dst_id", "urls", "id")} <= references
+    indexed = {tuple(i.columns) for i in edges.indexes}
+    assert {("dst_id",), ("found_on_id",)} <= indexed
     assert [r["id"] for r in db["comments"].search("sanction")] == [f"{post}#c1"]
     assert db.execute("SELECT count(*) FROM related_posts").fetchone()[0] == 0  # view works
     # Not enforced: a link to a page never fetched is still stored.
-    db["links"].insert({"src": post, "dst": "https://never.example/", "kind": "citation"})
+    add_links(db, {"src": post, "dst": "https://never.example/", "kind": "citation"})

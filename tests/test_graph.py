@@ -14,6 +14,7 @@ import pytest
 import sqlite_utils
 
 from db.graph import NotFound, related_posts, related_to, stats, verify_pingbacks
+from db.links import add_links
 from db.schema import open_database
 
 BLOG = "https://www.blog.example"
@@ -173,7 +174,7 @@ def build_blog_db(path: Path) -> sqlite_utils.Database:
     """The fixture database described in the module docstring (unverified pingbacks)."""
     db = open_database(path)
     db["pages"].insert_all(pages_rows())
-    db["links"].insert_all(links_rows())
+    add_links(db, links_rows())
     db["comments"].insert_all(comments_rows())
     db["frontier"].insert_all(
         [
@@ -246,7 +247,7 @@ def test_the_pingback_entry_itself_is_not_a_link_back(db):
 
 
 def test_any_link_in_the_source_page_counts_even_in_a_sidebar(db):
-    db["links"].insert(_link(SPAM, P1, "nav", anchor="blogroll"))
+    add_links(db, _link(SPAM, P1, "nav", anchor="blogroll"))
     verify_pingbacks(db)
     assert db["comments"].get(f"{P1}#comment-4")["verified"] == 1
 
@@ -256,7 +257,7 @@ def test_link_first_seen_on_the_sources_comment_page_counts(db):
     # which repeats the post body.
     db.execute("DELETE FROM links WHERE src = ? AND dst = ? AND kind = 'citation'", [E1, P1])
     db["pages"].insert(_page(E1 + "comment-page-2/", "Other blog post A", is_post=0))
-    db["links"].insert(_link(E1, P1, "citation", found_on=E1 + "comment-page-2/"))
+    add_links(db, _link(E1, P1, "citation", found_on=E1 + "comment-page-2/"))
     verify_pingbacks(db)
     assert _verdicts(db)[E1] == 1
 
@@ -280,7 +281,7 @@ def test_verification_limited_to_the_sources_just_fetched(db):
 def test_source_fetched_later_gets_its_verdict_and_failures_keep_it(db):
     verify_pingbacks(db)
     db["pages"].insert(_page(UNFETCHED, "Now fetched"))
-    db["links"].insert(_link(UNFETCHED, P1, "citation"))
+    add_links(db, _link(UNFETCHED, P1, "citation"))
     verify_pingbacks(db, [UNFETCHED])
     assert _verdicts(db)[UNFETCHED] == 1
     # The source fails on a later visit: the earlier verdict stands.

@@ -23,6 +23,7 @@ from click.testing import CliRunner
 from crawler.cli.main import cli
 from crawler.demo.run import run_demo
 from crawler.report import build_report
+from db.links import add_links
 from db.schema import open_database
 
 CHROMIUM_FLAGS = [
@@ -168,8 +169,8 @@ def test_hostile_titles_cannot_break_out_of_the_page(tmp_path):
             for i in range(2)
         ]
     )
-    db["links"].insert(
-        {"src": "https://evil.example/0/", "dst": "https://evil.example/1/", "kind": "citation"}
+    add_links(
+        db, {"src": "https://evil.example/0/", "dst": "https://evil.example/1/", "kind": "citation"}
     )
     page = tmp_path / "evil.html"
     page.write_text(build_report(db, title=evil), encoding="utf-8")
@@ -213,10 +214,13 @@ def _big_blog(path: Path, posts: int) -> sqlite_utils.Database:
         for i, u in enumerate(urls)
     )  # fmt: skip
     pairs = {(rng.randrange(posts), rng.randrange(posts)) for _ in range(int(posts * 1.5))}
-    db["links"].insert_all(
-        {"src": urls[a], "dst": urls[b], "kind": "citation", "same_blog": 1}
-        for a, b in sorted(pairs)
-        if a != b
+    add_links(
+        db,
+        [
+            {"src": urls[a], "dst": urls[b], "kind": "citation", "same_blog": 1}
+            for a, b in sorted(pairs)
+            if a != b
+        ],
     )
     return db
 

@@ -45,10 +45,8 @@ def test_schema_is_created_with_version_and_wal(tmp_path):
     path = tmp_path / "c.db"
     db = open_database(path)
     assert schema_version(db) == SCHEMA_VERSION
-    assert {"pages", "bodies", "comments", "links", "frontier", "runs", "hosts"} <= set(
-        db.table_names()
-    )
-    assert {"related_posts", "pingbacks"} <= set(db.view_names())
+    assert {"pages", "bodies", "comments", "frontier", "runs", "hosts"} <= set(db.table_names())
+    assert {"links", "related_posts", "pingbacks"} <= set(db.view_names())  # links: v10
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     fks = {(fk.column, fk.other_table) for fk in db["comments"].foreign_keys}
     assert ("post_url", "pages") in fks

@@ -25,9 +25,10 @@ from datetime import UTC, datetime
 import zstandard
 
 LEVEL = 9  # without a dictionary: 4-5x smaller than the text on blog pages
-# With a dictionary: 3x smaller than LEVEL alone on the benchmark's blogs (1.3 KB a page
-# instead of 4.0), in the same time (level 3 takes a tenth of it for a body 20% larger).
-DICT_LEVEL = 12
+# With a dictionary, level 3: 2.5x smaller than LEVEL alone on the benchmark's blogs
+# (1.6 KB a page instead of 4.0) in a tenth of its time (0.03 ms a page, on the database
+# thread every write waits for); level 12 gives 1.3 KB in 0.4 ms.
+DICT_LEVEL = 3
 TRAIN_AFTER = 300  # bodies stored without a dictionary before one is trained on them
 DICT_SIZE = 200 * 1024
 # fastcover's table of 2^16 entries (not 2^20): 7 MB to train instead of 16, same result.

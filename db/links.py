@@ -227,33 +227,84 @@ def micros(moment: str | None) -> int | str | None:
     return (parsed - _EPOCH) // _MICROSECOND
 
 
+class IdCache:
+    """Ids of ``urls`` or ``link_texts`` rows this connection has seen, so a page's links
+    look up only the URLs and texts it is the first to name (most are the blog's menus).
+
+    An id learnt inside the open transaction is kept apart until :meth:`committed`: a
+    rollback (:meth:`rolled_back`) can take its row back, and SQLite may then give the id
+    to another value. Rows are never deleted from these tables, so a committed id stays
+    right. At ``limit`` committed entries the cache starts again (memory stays bounded).
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._committed: dict[str, int] = {}
+        self._pending: dict[str, int] = {}
+
+    def known(self, values: set[str]) -> dict[str, int]:
+        found = {}
+        for value in values:
+            id_ = self._committed.get(value)
+            if id_ is None:
+                id_ = self._pending.get(value)
+            if id_ is not None:
+                found[value] = id_
+        return found
+
+    def learn(self, ids: dict[str, int]) -> None:
+        self._pending.update(ids)
+
+    def committed(self) -> None:
+        if len(self._committed) + len(self._pending) > self.limit:
+            self._committed.clear()
+        self._committed.update(self._pending)
+        self._pending.clear()
+
+    def rolled_back(self) -> None:
+        self._pending.clear()
+
+
 def _ids(
-    conn: sqlite3.Connection, table: str, column: str, values: Iterable[str | None]
+    conn: sqlite3.Connection,
+    table: str,
+    column: str,
+    values: Iterable[str | None],
+    cache: IdCache | None = None,
 ) -> dict[str, int]:
-    wanted = sorted({v for v in values if v is not None})
-    ids: dict[str, int] = {}
-    for start in range(0, len(wanted), URLS_PER_QUERY):
-        chunk = wanted[start : start + URLS_PER_QUERY]
+    wanted = {v for v in values if v is not None}
+    ids = cache.known(wanted) if cache is not None else {}
+    asked = sorted(wanted - ids.keys()) if ids else sorted(wanted)
+    learnt: dict[str, int] = {}
+    for start in range(0, len(asked), URLS_PER_QUERY):
+        chunk = asked[start : start + URLS_PER_QUERY]
         marks = ",".join("?" * len(chunk))
         sql = f"SELECT {column}, id FROM {table} WHERE {column} IN ({marks})"
-        ids.update(conn.execute(sql, chunk))
-    missing = [v for v in wanted if v not in ids]
+        learnt.update(conn.execute(sql, chunk))
+    missing = [v for v in asked if v not in learnt]
     for start in range(0, len(missing), ROWS_PER_INSERT):
         chunk = missing[start : start + ROWS_PER_INSERT]
         values_sql = ", ".join(["(?)"] * len(chunk))
         sql = f"INSERT INTO {table} ({column}) VALUES {values_sql} RETURNING id, {column}"
-        ids.update((value, id_) for id_, value in conn.execute(sql, chunk))
+        learnt.update((value, id_) for id_, value in conn.execute(sql, chunk))
+    if cache is not None and learnt:
+        cache.learn(learnt)
+    ids.update(learnt)
     return ids
 
 
-def url_ids(conn: sqlite3.Connection, urls: Iterable[str | None]) -> dict[str, int]:
+def url_ids(
+    conn: sqlite3.Connection, urls: Iterable[str | None], cache: IdCache | None = None
+) -> dict[str, int]:
     """The id of every URL in ``urls``, adding the ones not stored yet."""
-    return _ids(conn, "urls", "url", urls)
+    return _ids(conn, "urls", "url", urls, cache)
 
 
-def text_ids(conn: sqlite3.Connection, texts: Iterable[str | None]) -> dict[str, int]:
+def text_ids(
+    conn: sqlite3.Connection, texts: Iterable[str | None], cache: IdCache | None = None
+) -> dict[str, int]:
     """The id of every anchor text and rel value in ``texts``, adding the new ones."""
-    return _ids(conn, "link_texts", "text", texts)
+    return _ids(conn, "link_texts", "text", texts, cache)
 
 
 def url_id(conn: sqlite3.Connection, url: str) -> int | None:

@@ -18,7 +18,7 @@ from db import links as link_graph
 from db.bodies import DICTS_TABLE, compress_stored
 from db.bodies import register as register_body_function
 
-SCHEMA_VERSION = 12  # == len(MIGRATIONS)
+SCHEMA_VERSION = 13  # == len(MIGRATIONS)
 
 PAGE_COLUMNS: dict[str, type] = {
     "url": str,
@@ -393,6 +393,26 @@ def _v12_leaner_comments(db: sqlite_utils.Database) -> None:
     db.execute("DROP INDEX IF EXISTS idx_comments_kind")
 
 
+# The full-text columns of each table with a ``<table>_fts`` index kept by triggers.
+FTS_COLUMNS = {"pages": ("title", "text"), "comments": ("text", "author", "source_title")}
+
+
+def _v13_fts_only_when_indexed_columns_change(db: sqlite_utils.Database) -> None:
+    """The update triggers of the full-text indexes fire only when an indexed column
+    changes: a pingback verdict or a page's next visit no longer re-indexes its text."""
+    for table, columns in FTS_COLUMNS.items():
+        trigger = f"{table}_au"
+        row = db.execute("SELECT sql FROM sqlite_master WHERE name = ?", [trigger]).fetchone()
+        if row is None:
+            continue
+        watched = ", ".join(f'"{c}"' for c in columns)
+        on = f'ON "{table}"'
+        sql = row[0].replace(f"AFTER UPDATE {on}", f"AFTER UPDATE OF {watched} {on}")
+        if sql != row[0]:
+            db.execute(f'DROP TRIGGER "{trigger}"')
+            db.execute(sql)
+
+
 # MIGRATIONS[i] brings a database from version i to i + 1. Append, never edit.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _create_v1,
@@ -407,6 +427,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v10_url_ids_for_links,
     _v11_body_dictionaries,
     _v12_leaner_comments,
+    _v13_fts_only_when_indexed_columns_change,
 ]
 
 

@@ -161,6 +161,9 @@ ON CONFLICT(id) DO UPDATE SET
 # Rows per multi-row INSERT: a page's links go in a few statements, not one call into
 # SQLite per row (each call hands the GIL over and back, which costs a waiting thread).
 ROWS_PER_INSERT = 50
+# URL and link-text ids kept in memory (db/links.py IdCache): a few MB; a blog's menu
+# URLs are named by every page of it.
+URL_IDS_CACHED, TEXT_IDS_CACHED = 50_000, 20_000
 IDS_PER_QUERY = 500  # keys per "IN (...)" lookup, far below SQLite's variable limit
 
 _ENQUEUE = (
@@ -225,6 +228,8 @@ class Store:
         self._last_commit = time.monotonic()
         self._host_columns: set[str] | None = None
         self._bodies = BodyWriter(self.conn)
+        self._url_ids = link_graph.IdCache(URL_IDS_CACHED)
+        self._text_ids = link_graph.IdCache(TEXT_IDS_CACHED)
 
     @classmethod
     def open(cls, path: str | Path) -> Store:
@@ -257,10 +262,13 @@ class Store:
     def commit(self) -> None:
         self.conn.commit()
         self._last_commit = time.monotonic()
+        self._url_ids.committed()
+        self._text_ids.committed()
 
     def rollback(self) -> None:
         with suppress(sqlite3.Error):  # after a fault SQLite may have rolled back already
             self.conn.rollback()
+        self._forget_pending_ids()
 
     def commit_due(self) -> bool:
         return time.monotonic() - self._last_commit >= COMMIT_INTERVAL
@@ -276,12 +284,17 @@ class Store:
         try:
             yield
         except BaseException:
+            self._forget_pending_ids()
             if conn.in_transaction:  # SQLite may have ended it after a fault
                 with suppress(sqlite3.Error):
                     conn.execute("ROLLBACK TO one_write")
                     conn.execute("RELEASE one_write")
             raise
         conn.execute("RELEASE one_write")  # of a nested savepoint: nothing reaches the disk
+
+    def _forget_pending_ids(self) -> None:
+        self._url_ids.rolled_back()
+        self._text_ids.rolled_back()
 
     @contextmanager
     def _faults(self) -> Iterator[None]:
@@ -622,7 +635,9 @@ class Store:
         stored = link_graph.found_on_keys(self.conn, page_id)
         if not stored:
             return
-        ids = link_graph.url_ids(self.conn, chain.from_iterable((lk.src, lk.dst) for lk in links))
+        ids = link_graph.url_ids(
+            self.conn, chain.from_iterable((lk.src, lk.dst) for lk in links), self._url_ids
+        )
         current = {link_graph.key(ids, lk.src, lk.dst, lk.kind) for lk in links}
         link_graph.delete_keys(self.conn, [key for key in stored if tuple(key) not in current])
 
@@ -631,10 +646,12 @@ class Store:
             return 0
         now = link_graph.micros(iso())
         ids = link_graph.url_ids(
-            self.conn, chain.from_iterable((lk.src, lk.dst, lk.found_on) for lk in links)
+            self.conn,
+            chain.from_iterable((lk.src, lk.dst, lk.found_on) for lk in links),
+            self._url_ids,
         )
         texts = link_graph.text_ids(
-            self.conn, chain.from_iterable((lk.anchor, lk.rel) for lk in links)
+            self.conn, chain.from_iterable((lk.anchor, lk.rel) for lk in links), self._text_ids
         )
         before = self.conn.total_changes  # new URLs and texts are not new links
         rows = [

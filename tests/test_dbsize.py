@@ -252,3 +252,47 @@ def test_comments_found_on_the_post_leave_found_on_empty_and_reextract_replaces_
     kept = dict(store.db.execute("SELECT comment_id, found_on FROM comments").fetchall())
     assert kept == {"2": A + "comment-page-2/", "4": None}
     store.close()
+
+
+def test_a_rolled_back_page_does_not_leave_its_url_ids_cached(tmp_path: Path):
+    # The store keeps URL ids in memory; a page whose write fails takes back the URLs it
+    # added, and SQLite then gives their ids to other URLs: links written afterwards must
+    # still name the right URLs.
+    store = Store.open(tmp_path / "s.db")
+    page = PageRecord(A, A, "a.example", "a.example", 0, 200, "text/html", None)
+    store.save_page(page, links=[LinkRecord(A, B, "nav", A, "home", None, False)])
+    store.commit()
+    doomed = [LinkRecord(A, "https://gone.example/x/", "citation", A, "gone", None, False)]
+    try:
+        with store.atomic():
+            store.save_page(page, links=doomed)
+            raise RuntimeError("the page's write fails after its links went in")
+    except RuntimeError:
+        pass
+    other = "https://d.example/s/"  # now takes the id the rolled-back URL had
+    store.save_page(page, links=[LinkRecord(A, other, "citation", A, "d", None, False)])
+    store.save_page(page, links=doomed)  # its URL must be added again, not found in memory
+    store.commit()
+    rows = {(r["dst"], r["anchor"]) for r in _links(store.db)}
+    assert rows == {(B, "home"), (other, "d"), ("https://gone.example/x/", "gone")}
+    store.close()
+
+
+def test_a_verdict_does_not_rewrite_the_search_index(tmp_path: Path):
+    # Pingback verdicts and next visits update comments and pages after every batch: the
+    # full-text triggers must not re-index their text each time (v13), only on new text.
+    db = open_database(tmp_path / "s.db")
+    db.execute("INSERT INTO pages (url, title, text) VALUES (?, 'T', 'old words')", [A])
+    db.execute(
+        "INSERT INTO comments (id, post_url, kind, text) VALUES ('c1', ?, 'pingback', 'hi')", [A]
+    )
+    for sql in (
+        "UPDATE comments SET verified = 1 WHERE id = 'c1'",
+        "UPDATE pages SET next_fetch_at = 'later', status = 200",
+    ):
+        before = db.conn.total_changes  # counts the rows triggers write too
+        db.execute(sql)
+        assert db.conn.total_changes - before == 1, sql
+    db.execute("UPDATE pages SET text = 'new words'")
+    assert [r[0] for r in db.execute("SELECT rowid FROM pages_fts WHERE pages_fts MATCH 'new'")]
+    assert not list(db.execute("SELECT rowid FROM pages_fts WHERE pages_fts MATCH 'old'"))

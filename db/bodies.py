@@ -152,6 +152,7 @@ class BodyWriter:
         self._dict_row: tuple[int, bytes, str] | None = None
         self._compressor: zstandard.ZstdCompressor | None = None
         self._without: int | None = None  # bodies stored without a dictionary (no dict yet)
+        self._dict_committed = False  # its row is known to be in the database for good
 
     def _start(self) -> None:
         row = self.conn.execute(
@@ -190,12 +191,21 @@ class BodyWriter:
         # A rolled-back batch may have taken the dictionary's row with it: put it back
         # before a body that needs it is written.
         assert self._dict_row is not None
+        if self._dict_committed:
+            return
         dict_id = self._dict_row[0]
         if self.conn.execute("SELECT 1 FROM zstd_dicts WHERE dict_id = ?", (dict_id,)).fetchone():
             return
         self.conn.execute(
             "INSERT INTO zstd_dicts (dict_id, data, trained_at) VALUES (?, ?, ?)", self._dict_row
         )
+
+    def committed(self) -> None:
+        """The open transaction was committed: the dictionary's row, if any, is there."""
+        self._dict_committed = self._dict_row is not None
+
+    def rolled_back(self) -> None:
+        self._dict_committed = False
 
     def train(self, count: int = TRAIN_AFTER) -> int | None:
         """Train a dictionary on the newest ``count`` bodies, store it, and compress

@@ -264,6 +264,7 @@ class Store:
         self._last_commit = time.monotonic()
         self._url_ids.committed()
         self._text_ids.committed()
+        self._bodies.committed()
 
     def rollback(self) -> None:
         with suppress(sqlite3.Error):  # after a fault SQLite may have rolled back already
@@ -295,6 +296,7 @@ class Store:
     def _forget_pending_ids(self) -> None:
         self._url_ids.rolled_back()
         self._text_ids.rolled_back()
+        self._bodies.rolled_back()
 
     @contextmanager
     def _faults(self) -> Iterator[None]:
@@ -399,11 +401,15 @@ class Store:
         """Take up to ``limit`` due URLs (hosts interleaved) and mark them claimed by run
         ``run_id``."""
         rows = [FrontierRow(*r) for r in self.conn.execute(_CLAIMABLE, (iso(), limit))]
-        self.conn.executemany(
-            "UPDATE frontier SET state = 'claimed', claimed_by = ?, attempts = attempts + 1 "
-            "WHERE url = ?",
-            [(run_id, r.url) for r in rows],
-        )
+        urls = [r.url for r in rows]
+        # One statement a chunk, not one a row: each call into SQLite hands the GIL over.
+        for start in range(0, len(urls), IDS_PER_QUERY):
+            chunk = urls[start : start + IDS_PER_QUERY]
+            self.conn.execute(
+                "UPDATE frontier SET state = 'claimed', claimed_by = ?, attempts = attempts + 1"
+                f" WHERE url IN ({','.join('?' * len(chunk))})",
+                [run_id, *chunk],
+            )
         return rows
 
     @_guarded
@@ -571,11 +577,11 @@ class Store:
         sha = None
         if page.html is not None:
             sha = hashlib.sha256(page.html.encode("utf-8", "surrogatepass")).hexdigest()
-            if not self._known_body(sha):  # compress a body only once
-                self.conn.execute(
-                    "INSERT INTO bodies (sha256, zstd) VALUES (?, ?)",
-                    (sha, self._bodies.compress(page.html)),
-                )
+            # Compressing a body already stored costs less than asking first (0.03 ms).
+            self.conn.execute(
+                "INSERT OR IGNORE INTO bodies (sha256, zstd) VALUES (?, ?)",
+                (sha, self._bodies.compress(page.html)),
+            )
         self.conn.execute(_UPSERT_PAGE, self._page_row(page, sha, comments_hash))
         new_comments = self._save_comments(page.url, comments)
         if replace_links and prior.exists:
@@ -583,12 +589,6 @@ class Store:
         new_links = self._save_links(links)
         changed = comments_hash is not None and comments_hash != prior.comments_hash
         return SaveOutcome(not prior.exists, new_links, new_comments, changed)
-
-    def _known_body(self, sha: str) -> bool:
-        return (
-            self.conn.execute("SELECT 1 FROM bodies WHERE sha256 = ?", (sha,)).fetchone()
-            is not None
-        )
 
     def _page_row(self, page: PageRecord, sha: str | None, comments_hash: str | None) -> dict:
         row = {k: v for k, v in page.__dict__.items() if k != "html"}

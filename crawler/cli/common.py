@@ -97,6 +97,20 @@ def database_fault(exc: BaseException, database: str) -> tuple[int, str] | None:
     return None
 
 
+def run_output_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``-q/--quiet`` and ``--log-format``: what a run (crawl, worker) prints."""
+    command = click.option(
+        "--log-format",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help="Log lines, errors and the summary as text or as one JSON object a line.",
+    )(command)
+    return click.option(
+        "-q", "--quiet", is_flag=True, help="Only errors and the one-line summary."
+    )(command)
+
+
 def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """``-c/--config`` and ``--db`` for every command; passes a loaded ``config``.
     A bad configuration is one line, in the command's ``--log-format`` if it has one, and

@@ -25,6 +25,7 @@ from crawler.cli.common import (
     database_fault,
     fail,
     override,
+    run_output_options,
     run_until_signal,
 )
 from crawler.config import Config
@@ -57,15 +58,8 @@ from crawler.runlock import LockHeld
     type=click.File("r", encoding="utf-8", errors="replace"),
     help="Blog front pages, one a line, as --blog ('-' reads standard input).",
 )
-@click.option("-q", "--quiet", is_flag=True, help="Only errors and the one-line summary.")
+@run_output_options
 @click.option("-v", "--verbose", is_flag=True, help="A log line for every request.")
-@click.option(
-    "--log-format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Log lines, errors and the summary as text or as one JSON object a line.",
-)
 @common_options
 def crawl(
     config: Config,

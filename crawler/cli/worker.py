@@ -22,6 +22,7 @@ from crawler.cli.common import (
     common_options,
     fail,
     override,
+    run_output_options,
     run_until_signal,
 )
 from crawler.config import Config
@@ -42,14 +43,7 @@ def fault_exit(exc: DatabaseFault) -> int:
 @click.command(cls=Command)
 @click.argument("seeds", nargs=-1)
 @click.option("--max-pages", type=click.IntRange(min=0), help="Fetch at most N pages.")
-@click.option("-q", "--quiet", is_flag=True, help="Only errors and the one-line summary.")
-@click.option(
-    "--log-format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Log lines, errors and the summary as text or as one JSON object a line.",
-)
+@run_output_options
 @common_options
 def worker(
     config: Config, seeds: tuple[str, ...], max_pages: int | None, quiet: bool, log_format: str

@@ -26,6 +26,8 @@ from typing import Any
 
 import sqlite_utils
 
+from db import shapes
+
 ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z\Z")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -42,8 +44,6 @@ _CODE_OF = (
     "CASE {k} " + " ".join(f"WHEN '{k}' THEN {c}" for k, c in KIND_CODES.items()) + " ELSE {k} END"
 )
 
-ROWS_PER_INSERT = 50  # rows per multi-row INSERT (see db/store.py)
-URLS_PER_QUERY = 500  # keys per "IN (...)" lookup, far below SQLite's variable limit
 
 # SQL that turns stored microseconds back into ISO 8601 text (crawler.records.iso).
 _ISO_OF = (
@@ -275,17 +275,13 @@ def _ids(
     wanted = {v for v in values if v is not None}
     ids = cache.known(wanted) if cache is not None else {}
     asked = sorted(wanted - ids.keys()) if ids else sorted(wanted)
-    learnt: dict[str, int] = {}
-    for start in range(0, len(asked), URLS_PER_QUERY):
-        chunk = asked[start : start + URLS_PER_QUERY]
-        marks = ",".join("?" * len(chunk))
-        sql = f"SELECT {column}, id FROM {table} WHERE {column} IN ({marks})"
-        learnt.update(conn.execute(sql, chunk))
+    sql = f"SELECT {column}, id FROM {table} WHERE {column} IN ({{marks}})"
+    learnt: dict[str, int] = dict(shapes.lookup(conn, sql, asked))
     missing = [v for v in asked if v not in learnt]
-    for start in range(0, len(missing), ROWS_PER_INSERT):
-        chunk = missing[start : start + ROWS_PER_INSERT]
-        values_sql = ", ".join(["(?)"] * len(chunk))
-        sql = f"INSERT INTO {table} ({column}) VALUES {values_sql} RETURNING id, {column}"
+    for chunk in shapes.chunks(missing, shapes.ROWS_PER_INSERT):
+        sql = shapes.values_sql(
+            f"INSERT INTO {table} ({column}) VALUES ", f" RETURNING id, {column}", len(chunk), 1
+        )
         learnt.update((value, id_) for id_, value in conn.execute(sql, chunk))
     if cache is not None and learnt:
         cache.learn(learnt)
@@ -362,16 +358,15 @@ def edge_row(
 
 _INSERT = (
     "INSERT OR IGNORE INTO link_edges (src_id, dst_id, kind, found_on_id, anchor_id, rel_id,"
-    " same_blog, first_seen) VALUES "
+    " same_blog, first_seen) VALUES ",
+    "",
 )
 
 
 def insert_edges(conn: sqlite3.Connection, rows: Sequence[tuple]) -> None:
     """Add ``rows`` (from :func:`edge_row`); a link already stored keeps its row."""
-    for start in range(0, len(rows), ROWS_PER_INSERT):
-        chunk = rows[start : start + ROWS_PER_INSERT]
-        group = "(" + ", ".join("?" * 8) + ")"
-        conn.execute(_INSERT + ", ".join([group] * len(chunk)), list(chain(*chunk)))
+    if rows:
+        shapes.insert_rows(conn, _INSERT, rows)
 
 
 def insert_links(conn: sqlite3.Connection, rows: Sequence[Sequence]) -> None:

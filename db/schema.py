@@ -15,6 +15,7 @@ from pathlib import Path
 import sqlite_utils
 
 from db import links as link_graph
+from db import shapes
 from db.bodies import DICTS_TABLE, compress_stored
 from db.bodies import register as register_body_function
 
@@ -105,12 +106,12 @@ PAGE_SIZE = 16384
 
 def open_database(path: str | Path) -> sqlite_utils.Database:
     """Open (creating if needed) a pingcrawl database in WAL mode with an up-to-date schema."""
-    if str(path) == ":memory:":
-        db = sqlite_utils.Database(memory=True)
-    else:
-        # The crawler hands its connection to a database thread for the run (one thread
-        # at a time uses it: see crawler/writer.py).
-        db = sqlite_utils.Database(sqlite3.connect(str(path), check_same_thread=False))
+    # The crawler hands its connection to a database thread for the run (one thread at a
+    # time uses it: see crawler/writer.py); the store's statements are many (db/shapes.py).
+    conn = sqlite3.connect(
+        str(path), check_same_thread=False, cached_statements=shapes.STATEMENT_CACHE
+    )
+    db = sqlite_utils.Database(conn)
     db.execute("PRAGMA busy_timeout = 5000")
     register_body_function(db.conn)
     # A new file only (SQLite ignores it once the first table exists), before WAL: rows of

@@ -18,7 +18,6 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from functools import lru_cache
 from itertools import chain
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -38,7 +37,7 @@ from crawler.records import (
     iso_in,
 )
 from db import links as link_graph
-from db import requeue
+from db import requeue, shapes
 from db.bodies import BodyWriter
 from db.graph import verify_pingbacks
 from db.schema import open_database
@@ -158,13 +157,9 @@ ON CONFLICT(id) DO UPDATE SET
 """,
 )
 
-# Rows per multi-row INSERT: a page's links go in a few statements, not one call into
-# SQLite per row (each call hands the GIL over and back, which costs a waiting thread).
-ROWS_PER_INSERT = 50
 # URL and link-text ids kept in memory (db/links.py IdCache): a few MB; a blog's menu
 # URLs are named by every page of it.
 URL_IDS_CACHED, TEXT_IDS_CACHED = 50_000, 20_000
-IDS_PER_QUERY = 500  # keys per "IN (...)" lookup, far below SQLite's variable limit
 
 _ENQUEUE = (
     """
@@ -182,6 +177,11 @@ WHERE excluded.state = 'queued' AND frontier.state = 'skipped'
 
 # Interleave hosts: the first queued URL of every host before the second of any, so one
 # big blog cannot monopolise the workers while its politeness delay makes them wait.
+_MARK_CLAIMED = (
+    "UPDATE frontier SET state = 'claimed', claimed_by = ?, attempts = attempts + 1"
+    " WHERE url IN ({marks})"
+)
+
 _CLAIMABLE = """
 SELECT f.url, f.depth, f.host, f.kind, f.found_on, f.post_url, f.attempts,
        p.etag, p.last_modified
@@ -195,20 +195,6 @@ LEFT JOIN pages p ON p.url = f.url
 ORDER BY f.rank, f.depth
 LIMIT ?
 """
-
-
-@lru_cache(maxsize=256)
-def _insert_many(statement: tuple[str, str], rows: int, columns: int) -> str:
-    """The statement's head, ``rows`` groups of ``columns`` placeholders, its tail."""
-    group = "(" + ", ".join("?" * columns) + ")"
-    return statement[0] + ", ".join([group] * rows) + statement[1]
-
-
-def _insert_rows(conn: sqlite3.Connection, statement: tuple[str, str], rows: list[tuple]) -> None:
-    """Run a multi-row INSERT over ``rows`` (all of one length), in chunks."""
-    for start in range(0, len(rows), ROWS_PER_INSERT):
-        chunk = rows[start : start + ROWS_PER_INSERT]
-        conn.execute(_insert_many(statement, len(chunk), len(chunk[0])), list(chain(*chunk)))
 
 
 FETCH_COLUMNS = (
@@ -246,7 +232,9 @@ class Store:
         what is committed. None for an in-memory database."""
         if not self.path:
             return None
-        conn = sqlite3.connect(self.path, check_same_thread=False)
+        conn = sqlite3.connect(
+            self.path, check_same_thread=False, cached_statements=shapes.STATEMENT_CACHE
+        )
         conn.execute("PRAGMA busy_timeout = 5000")
         return Store(sqlite_utils.Database(conn))
 
@@ -393,7 +381,7 @@ class Store:
             for e in entries
         ]
         if rows:
-            _insert_rows(self.conn, _ENQUEUE, rows)
+            shapes.insert_rows(self.conn, _ENQUEUE, rows)
         return self.conn.total_changes - before
 
     @_guarded
@@ -403,13 +391,8 @@ class Store:
         rows = [FrontierRow(*r) for r in self.conn.execute(_CLAIMABLE, (iso(), limit))]
         urls = [r.url for r in rows]
         # One statement a chunk, not one a row: each call into SQLite hands the GIL over.
-        for start in range(0, len(urls), IDS_PER_QUERY):
-            chunk = urls[start : start + IDS_PER_QUERY]
-            self.conn.execute(
-                "UPDATE frontier SET state = 'claimed', claimed_by = ?, attempts = attempts + 1"
-                f" WHERE url IN ({','.join('?' * len(chunk))})",
-                [run_id, *chunk],
-            )
+        for _ in shapes.lookup(self.conn, _MARK_CLAIMED, urls, run_id):
+            pass
         return rows
 
     @_guarded
@@ -614,19 +597,14 @@ class Store:
              None if found_on == c.post_url else found_on, now)
             for c in comments
         ]  # fmt: skip
-        _insert_rows(self.conn, _UPSERT_COMMENTS, rows)
+        shapes.insert_rows(self.conn, _UPSERT_COMMENTS, rows)
         return len(set(ids) - known)
 
     def _known_comment_ids(self, ids: list[str]) -> set[str]:
         """The ids already stored, asked in chunks: one ``IN (...)`` over every comment of
         a huge page would pass SQLite's limit of bound variables (32,766)."""
-        known: set[str] = set()
-        for start in range(0, len(ids), IDS_PER_QUERY):
-            chunk = ids[start : start + IDS_PER_QUERY]
-            marks = ",".join("?" * len(chunk))
-            query = f"SELECT id FROM comments WHERE id IN ({marks})"
-            known.update(r[0] for r in self.conn.execute(query, chunk))
-        return known
+        query = "SELECT id FROM comments WHERE id IN ({marks})"
+        return {r[0] for r in shapes.lookup(self.conn, query, ids)}
 
     def _drop_stale_links(self, found_on: str, links: Sequence[LinkRecord]) -> None:
         page_id = link_graph.url_id(self.conn, found_on)

@@ -25,7 +25,6 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import feedparser  # type: ignore[import-untyped]
 from defusedxml import DefusedXmlException  # type: ignore[import-untyped]
 from defusedxml.ElementTree import XMLParser  # type: ignore[import-untyped]
 
@@ -48,8 +47,6 @@ MAX_FEED_BYTES = 10 * 1024 * 1024
 MAX_FEED_ITEMS = 10_000
 MAX_LENIENT_BYTES = 512 * 1024  # a broken feed larger than this is refused (see _check_xml)
 MAX_FEED_PAGES = 1000
-# feedparser's notes on the declared type or encoding, not on the XML itself
-_HARMLESS = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
 BLOGGER_PAGE_SIZE = 150  # Blogger's feeds return at most this many entries per request
 
 
@@ -119,6 +116,9 @@ def _parse(body: bytes, url: str, headers: Mapping[str, str]) -> Any:
     # then decides the encoding, as it does under application/xml.
     content_type = header(headers, "Content-Type") or "application/xml"
     response_headers = {"content-location": url, "content-type": content_type}
+    # Imported at the first feed (~10 MB in memory): a crawl of posts never reads one.
+    import feedparser  # type: ignore[import-untyped]
+
     try:
         parsed = feedparser.parse(
             io.BytesIO(data),
@@ -281,8 +281,12 @@ def _int(value: object) -> int | None:
 
 def _notes(parsed: Any, dropped: int) -> tuple[str, ...]:
     notes: list[str] = []
+    import feedparser
+
     error = parsed.get("bozo_exception")
-    if parsed.get("bozo") and not isinstance(error, _HARMLESS):
+    # feedparser's notes on the declared type or encoding, not on the XML itself
+    harmless = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
+    if parsed.get("bozo") and not isinstance(error, harmless):
         exc = str(error or "").splitlines()
         notes.append(f"not well-formed, read leniently: {exc[0] if exc else ''}"[:200])
     if dropped:

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import mf2py  # type: ignore[import-untyped]  # ships no type information
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from crawler.extract.platforms.family import Family
@@ -88,6 +87,10 @@ class MentionReader:
 
 def read_mention(html: str, page_url: str) -> Mention | None:
     """The fields of the mention ``html`` as mf2py reads them; None if it names nothing."""
+    # Imported at the first mention: with requests, BeautifulSoup, html5lib and lxml it is
+    # ~25 MB in every process that loads it, and most blogs show no mentions.
+    import mf2py  # type: ignore[import-untyped]  # ships no type information
+
     try:
         parsed = mf2py.parse(doc=html, url=page_url, metaformats=False)
     except (RecursionError, ValueError):

@@ -8,7 +8,8 @@ subprocesses, one after the other against the same server:
     ``concurrency = 64`` and the seeds (the first post of every blog);
 (b) the Scrapy spider of :mod:`benchmarks.scrapy_spider` with the same settings.
 
-Each process's wall time and peak RSS (its ``VmHWM``, polled) are measured;
+Each tool's wall time and peak RSS (the resident memory of its process and every process
+it started, such as pingcrawl's page parser, added up and polled) are measured;
 pages are the ``status = 200`` rows of the database it wrote, checked against the full
 list of posts. Prints a table and the pingcrawl/Scrapy ratios; exits 1 when a tool
 missed a page (or failed), 2 on bad usage.
@@ -74,26 +75,53 @@ class Result:
 
 
 # -- running one measured process -------------------------------------------------------
-def _vm_hwm_kib(pid: int) -> int:
-    """``VmHWM`` (peak resident set) of a running process, 0 when it cannot be read."""
+def _status_kib(pid: int, field: str) -> int:
+    """A ``/proc/PID/status`` field in KiB (``VmRSS``, ``VmHWM``), 0 when unreadable."""
     try:
         with open(f"/proc/{pid}/status", encoding="ascii") as status:
             for line in status:
-                if line.startswith("VmHWM:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
     except (OSError, ValueError):
         pass
     return 0
 
 
+def _descendants(pid: int) -> list[int]:
+    """The processes ``pid`` started, and theirs (from ``/proc/*/task/*/children``)."""
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{parent}/task/{task}/children", encoding="ascii") as f:
+                    children = [int(c) for c in f.read().split()]
+            except (OSError, ValueError):
+                continue
+            found += children
+            todo += children
+    return found
+
+
+def _tree_rss_kib(pid: int) -> int:
+    """What ``pid`` and its descendants hold resident now; the process itself counts
+    with its own peak (``VmHWM``), which polling cannot miss."""
+    return _status_kib(pid, "VmHWM") + sum(_status_kib(c, "VmRSS") for c in _descendants(pid))
+
+
 def run_measured(
     cmd: list[str], log: Path, timeout: float, env: dict[str, str] | None = None
 ) -> tuple[int, float, float]:
-    """Run ``cmd``; return (exit code, wall seconds, peak RSS in MiB) of that process alone.
+    """Run ``cmd``; return (exit code, wall seconds, peak RSS in MiB) of it and its children.
 
-    The peak is the process's ``VmHWM``, polled every few milliseconds (it only grows);
-    ``ru_maxrss`` from ``wait4`` is the fallback where /proc is missing. ``ru_maxrss``
-    alone would not do: Linux carries the forking parent's peak over into the child.
+    The peak is the process's ``VmHWM`` plus the resident memory of the processes it
+    started (a crawler's parse workers), polled every few milliseconds; ``ru_maxrss``
+    from ``wait4`` is the fallback where /proc is missing (Linux carries the forking
+    parent's peak over into the child, so it would not do alone).
     """
     started = time.perf_counter()
     with log.open("wb") as out:
@@ -101,7 +129,7 @@ def run_measured(
     deadline = started + timeout
     peak_kib = 0
     while True:
-        peak_kib = max(peak_kib, _vm_hwm_kib(proc.pid))
+        peak_kib = max(peak_kib, _tree_rss_kib(proc.pid))
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             break

@@ -58,11 +58,24 @@ def insert_rows(
         conn.execute(values_sql(head, tail, len(chunk), len(chunk[0])), list(chain(*chunk)))
 
 
+def _over_keys(
+    conn: sqlite3.Connection, sql: str, keys: Sequence[Any], params: Sequence[Any]
+) -> Iterator[sqlite3.Cursor]:
+    """``sql`` (whose ``{marks}`` is the ``IN`` list) run once per padded chunk of keys,
+    ``params`` bound before the keys."""
+    for start in range(0, len(keys), KEYS_PER_LOOKUP):
+        chunk = padded(keys[start : start + KEYS_PER_LOOKUP])
+        yield conn.execute(sql.format(marks=",".join("?" * len(chunk))), [*params, *chunk])
+
+
 def lookup(
     conn: sqlite3.Connection, sql: str, keys: Sequence[Any], *params: Any
 ) -> Iterator[tuple[Any, ...]]:
-    """Rows of ``sql`` (whose ``{marks}`` is the ``IN`` list) for every key, in chunks;
-    ``params`` are bound before the keys."""
-    for start in range(0, len(keys), KEYS_PER_LOOKUP):
-        chunk = padded(keys[start : start + KEYS_PER_LOOKUP])
-        yield from conn.execute(sql.format(marks=",".join("?" * len(chunk))), [*params, *chunk])
+    """Rows of the SELECT ``sql`` for every key (see :func:`_over_keys`)."""
+    for cursor in _over_keys(conn, sql, keys, params):
+        yield from cursor
+
+
+def update(conn: sqlite3.Connection, sql: str, keys: Sequence[Any], *params: Any) -> int:
+    """Run the UPDATE ``sql`` over every key (see :func:`_over_keys`); rows changed."""
+    return sum(cursor.rowcount for cursor in _over_keys(conn, sql, keys, params))

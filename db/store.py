@@ -391,8 +391,7 @@ class Store:
         rows = [FrontierRow(*r) for r in self.conn.execute(_CLAIMABLE, (iso(), limit))]
         urls = [r.url for r in rows]
         # One statement a chunk, not one a row: each call into SQLite hands the GIL over.
-        for _ in shapes.lookup(self.conn, _MARK_CLAIMED, urls, run_id):
-            pass
+        shapes.update(self.conn, _MARK_CLAIMED, urls, run_id)
         return rows
 
     @_guarded

@@ -50,3 +50,20 @@ def test_the_store_connection_keeps_enough_statements() -> None:
     assert isinstance(
         sqlite3.connect(":memory:", cached_statements=shapes.STATEMENT_CACHE), sqlite3.Connection
     )
+
+
+def test_a_claim_padded_with_repeats_counts_each_attempt_once(tmp_path) -> None:
+    from crawler.records import FrontierEntry
+
+    store = Store.open(tmp_path / "c.db")
+    urls = [f"http://blog.example/{n}/" for n in range(3)]  # padded to 4: one repeated
+    store.enqueue([FrontierEntry(u, 0, "blog.example") for u in urls])
+    run_id = store.start_run(pid=1)
+    assert sorted(r.url for r in store.claim(run_id, 10)) == urls
+    rows = store.conn.execute("SELECT state, claimed_by, attempts FROM frontier").fetchall()
+    assert rows == [("claimed", run_id, 1)] * 3
+    assert (
+        shapes.update(store.conn, "UPDATE frontier SET attempts = 5 WHERE url IN ({marks})", urls)
+        == 3
+    )
+    store.close()

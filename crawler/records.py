@@ -100,8 +100,11 @@ def utcnow() -> datetime:
 
 
 def iso(moment: datetime | None = None) -> str:
-    """ISO 8601 UTC with microseconds and ``Z``: the format of every stored time."""
-    return (moment or utcnow()).strftime(ISO_FORMAT)
+    """ISO 8601 UTC with microseconds and ``Z``: the format of every stored time
+    (:data:`ISO_FORMAT`; built by ``isoformat``, which is several times faster than
+    ``strftime`` and is called a few times for every page written)."""
+    moment = moment or utcnow()
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def iso_at(timestamp: float) -> str:
@@ -208,6 +211,17 @@ class PageState:
     exists: bool
     comments_hash: str | None
     recrawl_interval: float | None
+
+
+@dataclass(frozen=True)
+class PageSave:
+    """One page for :meth:`db.store.Store.save_pages`, with what the store knew of it."""
+
+    page: PageRecord
+    comments: Sequence[CommentRecord]
+    links: Sequence[LinkRecord]
+    comments_hash: str | None
+    prior: PageState
 
 
 @dataclass

@@ -12,6 +12,7 @@ other sinks have made durable too.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -25,6 +26,7 @@ from crawler.records import (
     FrontierRow,
     LinkRecord,
     PageRecord,
+    PageSave,
     PageState,
     RunCounters,
     SaveOutcome,
@@ -35,6 +37,7 @@ from db.store import DatabaseFault
 
 log = logging.getLogger(__name__)
 
+ABSENT = PageState(False, None, None)  # a page the store has never had
 STORE_ERROR = "store_error"  # the page's records could not be written (not the database's fault)
 
 
@@ -70,8 +73,9 @@ class PageWrite:
 class Sink(Protocol):
     """Takes every finished URL, on the database thread, in order."""
 
-    def write(self, item: PageWrite) -> SaveOutcome | None:
-        """Take one item; the database sink says what it added."""
+    def write_many(self, items: Sequence[PageWrite]) -> list[SaveOutcome | None]:
+        """Take the items queued together, in order; the database sink says what each
+        added (the others answer None for each)."""
         ...
 
     def flush(self) -> None:
@@ -100,12 +104,25 @@ class DatabaseSink:
         self.recrawl_after = recrawl_after
         self._touched: set[str] = set()  # pages written since the last flush
 
+    def write_many(self, items: Sequence[PageWrite]) -> list[SaveOutcome | None]:
+        """The items together (one savepoint; consecutive pages in shared statements);
+        when that fails for a reason that is not the database's, each on its own, so only
+        the page at fault is recorded as failed."""
+        if len(items) == 1:
+            return [self.write(items[0])]
+        try:
+            with self.store.atomic():
+                self._log_fetches(items)
+                return self._apply_all(items)
+        except DatabaseFault:
+            raise
+        except Exception:
+            return [self.write(item) for item in items]
+
     def write(self, item: PageWrite) -> SaveOutcome | None:
         try:
             with self.store.atomic():
-                self.store.log_fetches(
-                    fetch_rows(self.run_id, item.row.url, item.result.exchanges, item.archived)
-                )
+                self._log_fetches([item])
                 return self._apply(item)
         except DatabaseFault:
             raise
@@ -124,6 +141,73 @@ class DatabaseSink:
     def close(self) -> None:
         pass
 
+    def _log_fetches(self, items: Sequence[PageWrite]) -> None:
+        self.store.log_fetches(
+            [
+                row
+                for item in items
+                for row in fetch_rows(
+                    self.run_id, item.row.url, item.result.exchanges, item.archived
+                )
+            ]
+        )
+
+    def _apply_all(self, items: Sequence[PageWrite]) -> list[SaveOutcome | None]:
+        """What :meth:`_apply` does for each item in turn, with runs of pages written as
+        one group. A page goes alone (after the group before it) when its URL was written
+        earlier in this call (its prior state has changed) or when it replaces the links
+        of a copy stored before (the stale ones must go before the group's links come)."""
+        urls = [item.page.url for item in items if item.page is not None]
+        states = self.store.page_states(urls)
+        outcomes: list[SaveOutcome | None] = []
+        group: list[PageWrite] = []
+        written: set[str] = set()
+        for item in items:
+            page = item.page
+            alone = (
+                item.action != "page"
+                or page is None
+                or page.url in written
+                or item.row.url in written
+                or (item.fresh and page.url in states)
+            )
+            if not alone:
+                group.append(item)
+            else:
+                outcomes += self._save_group(group, states)
+                group = []
+                outcomes.append(self._apply(item))
+            written.update((item.row.url, page.url) if page is not None else (item.row.url,))
+        outcomes += self._save_group(group, states)
+        return outcomes
+
+    def _save_group(
+        self, group: Sequence[PageWrite], states: dict[str, PageState]
+    ) -> list[SaveOutcome | None]:
+        if not group:
+            return []
+        saves = [
+            self._page_save(item, states.get(item.page.url, ABSENT)) for item in group if item.page
+        ]
+        outcomes = self.store.save_pages(saves)
+        self.store.enqueue([entry for item in group for entry in item.entries])
+        self.store.finish_many([self._finished(item) for item in group])
+        for save in saves:
+            self._touched.update((save.page.url, save.page.post_url or save.page.url))
+        return list(outcomes)
+
+    def _page_save(self, item: PageWrite, prior: PageState) -> PageSave:
+        page = item.page
+        assert page is not None
+        if page.is_post:
+            changed = item.digest is not None and item.digest != prior.comments_hash
+            page.next_fetch_at, page.recrawl_interval = self._next_visit(prior, changed)
+        return PageSave(page, item.comments, item.links, item.digest, prior)
+
+    @staticmethod
+    def _finished(item: PageWrite) -> tuple[str, str, str | None]:
+        return item.row.url, "failed" if item.failed else "done", item.reason
+
     def _apply(self, item: PageWrite) -> SaveOutcome | None:
         store, url = self.store, item.row.url
         if item.action == "postpone":
@@ -141,15 +225,12 @@ class DatabaseSink:
     def _save(self, item: PageWrite) -> SaveOutcome:
         store, page = self.store, item.page
         assert page is not None
-        prior = store.page_state(page.url)
-        if page.is_post:
-            changed = item.digest is not None and item.digest != prior.comments_hash
-            page.next_fetch_at, page.recrawl_interval = self._next_visit(prior, changed)
+        save = self._page_save(item, store.page_state(page.url))
         outcome = store.save_page(
-            page, item.comments, item.links, item.digest, replace_links=item.fresh, prior=prior
+            page, save.comments, save.links, save.comments_hash, item.fresh, save.prior
         )
         store.enqueue(item.entries)
-        store.finish(item.row.url, "failed" if item.failed else "done", item.reason)
+        store.finish(*self._finished(item))
         self._touched.update((page.url, page.post_url or page.url))
         return outcome
 

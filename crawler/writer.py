@@ -4,9 +4,10 @@ During a run every store call goes to one thread of its own, so that a page's wr
 never holds up a request whose host's turn has come (pacing is kept to milliseconds;
 SQLite works with the GIL released). One thread, one connection, first in first out,
 except that a claim — the loop is waiting for work — goes ahead of the queued writes and
-says how many writes were done by then. Each :class:`~crawler.sinks.PageWrite` goes to
-every sink in order (the database first, :mod:`crawler.sinks`); each batch ends with the
-sinks flushed, the others before the database's commit (:meth:`StoreWriter.checkpoint`).
+says how many writes were done by then. Writes waiting together are written together.
+Each :class:`~crawler.sinks.PageWrite` goes to every sink in order (the database first,
+:mod:`crawler.sinks`); each batch ends with the sinks flushed, the others before the
+database's commit (:meth:`StoreWriter.checkpoint`).
 
 The engine keeps the writes in hand bounded (:attr:`StoreWriter.weight_in_hand`: page
 text plus the records each carries). When the database fails (:class:`DatabaseFault`),
@@ -33,6 +34,7 @@ __all__ = ["PageWrite", "StoreWriter"]
 
 T = TypeVar("T")
 RECORD_WEIGHT = 200  # characters a link, comment or frontier record costs in memory, about
+WRITE_GROUP = 64  # writes at most that the database thread takes together
 
 
 def weight(item: PageWrite) -> int:
@@ -40,11 +42,18 @@ def weight(item: PageWrite) -> int:
     return len(item.result.text or "") + RECORD_WEIGHT * item.records()
 
 
+_WRITE: Any = object()  # marks a queued write: consecutive ones are run as one group
+
+
 class _DatabaseThread:
     """One worker thread, first in first out, except that urgent calls (claims: the loop
-    is waiting for work) go before the writes still queued."""
+    is waiting for work) go before the writes still queued. Writes queued one after the
+    other are handed to ``write_many`` together (up to :data:`WRITE_GROUP`): the store
+    writes a group in far fewer calls into SQLite, and each call hands the GIL over to
+    the event loop and waits to get it back."""
 
-    def __init__(self) -> None:
+    def __init__(self, write_many: Callable[[list[PageWrite]], list[SaveOutcome | None]]) -> None:
+        self._write_many = write_many
         self._queue: queue.PriorityQueue[tuple[int, int, Any, Any, Any]] = queue.PriorityQueue()
         self._order = itertools.count()
         self._thread = threading.Thread(target=self._serve, name="pingcrawl-db", daemon=True)
@@ -55,21 +64,58 @@ class _DatabaseThread:
         self._queue.put((0 if urgent else 1, next(self._order), fn, args, future))
         return future
 
+    def submit_write(self, item: PageWrite) -> Future[SaveOutcome | None]:
+        return self.submit(_WRITE, item)
+
     def shutdown(self) -> None:
         """Run what was submitted, then stop."""
         self._queue.put((2, next(self._order), None, (), None))
         self._thread.join()
 
     def _serve(self) -> None:
+        held = None  # taken from the queue after a group of writes; it runs next
         while True:
-            _, _, fn, args, future = self._queue.get()
+            entry, held = held or self._queue.get(), None
+            _, _, fn, args, future = entry
             if fn is None:
                 return
-            if future.set_running_or_notify_cancel():
+            if fn is not _WRITE:
+                if future.set_running_or_notify_cancel():
+                    _run(future, fn, *args)
+                continue
+            group = [entry]
+            while len(group) < WRITE_GROUP:
                 try:
-                    future.set_result(fn(*args))
-                except BaseException as exc:  # handed to whoever awaits the future
-                    future.set_exception(exc)
+                    entry = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if entry[2] is not _WRITE:
+                    held = entry
+                    break
+                group.append(entry)
+            self._write_group(group)
+
+    def _write_group(self, group: list[tuple[int, int, Any, Any, Any]]) -> None:
+        live = [
+            (args[0], future)
+            for _, _, _, args, future in group
+            if future.set_running_or_notify_cancel()
+        ]
+        try:
+            outcomes = self._write_many([item for item, _ in live])
+        except BaseException as exc:  # handed to whoever awaits the futures
+            for _, future in live:
+                future.set_exception(exc)
+            return
+        for (_, future), outcome in zip(live, outcomes, strict=True):
+            future.set_result(outcome)
+
+
+def _run(future: Future[T], fn: Callable[..., T], *args: Any) -> None:
+    try:
+        future.set_result(fn(*args))
+    except BaseException as exc:  # handed to whoever awaits the future
+        future.set_exception(exc)
 
 
 class StoreWriter:
@@ -82,7 +128,7 @@ class StoreWriter:
         self.submitted = 0  # writes handed over so far
         self.completed = 0  # ... and written (counted on the database thread)
         self.weight_in_hand = 0  # :func:`weight` of the writes not yet reported
-        self._thread = _DatabaseThread()
+        self._thread = _DatabaseThread(lambda items: self._guard(self._write_many, items))
         self._writes: deque[tuple[PageWrite, asyncio.Future[SaveOutcome | None]]] = deque()
         self._side: list[asyncio.Future[Any]] = []
         # Reads of per-host state come from a second connection: they need only what
@@ -100,7 +146,7 @@ class StoreWriter:
     def write(self, item: PageWrite) -> asyncio.Future[SaveOutcome | None]:
         self.submitted += 1
         self.weight_in_hand += weight(item)
-        future = self.call(self._write, item)
+        future = asyncio.wrap_future(self._thread.submit_write(item))
         self._writes.append((item, future))
         return future
 
@@ -172,12 +218,17 @@ class StoreWriter:
             self._fault = fault
             raise
 
-    def _write(self, item: PageWrite) -> SaveOutcome | None:
-        outcomes = [sink.write(item) for sink in self.sinks]
+    def _write_many(self, items: list[PageWrite]) -> list[SaveOutcome | None]:
+        if not items:
+            return []
+        answers = [sink.write_many(items) for sink in self.sinks]
         if self.store.commit_due():
             self.checkpoint()
-        self.completed += 1
-        return next((o for o in outcomes if o is not None), None)
+        self.completed += len(items)
+        return [
+            next((o for o in outcomes if o is not None), None)
+            for outcomes in zip(*answers, strict=True)
+        ]
 
     def checkpoint(self) -> None:
         """End the batch: the other sinks make their writes durable, then the database

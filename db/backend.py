@@ -30,6 +30,7 @@ from crawler.records import (
     FrontierRow,
     LinkRecord,
     PageRecord,
+    PageSave,
     PageState,
     RunCounters,
     SaveOutcome,
@@ -52,6 +53,10 @@ class Frontier(Protocol):
         ...
 
     def finish(self, url: str, state: str, reason: str | None = None) -> None: ...
+
+    def finish_many(self, finished: Iterable[tuple[str, str, str | None]]) -> None:
+        """:meth:`finish` for each ``(url, state, reason)``."""
+        ...
 
     def postpone(self, url: str, seconds: float, reason: str) -> None:
         """Back to the queue, not offered again for ``seconds``."""
@@ -127,6 +132,10 @@ class Pages(Protocol):
 
     def page_state(self, url: str) -> PageState: ...
 
+    def page_states(self, urls: Sequence[str]) -> dict[str, PageState]:
+        """The states of those of ``urls`` that are stored, by URL."""
+        ...
+
     def mark_not_modified(self, url: str, next_fetch_at: str, interval: float | None) -> None: ...
 
     def save_page(
@@ -138,6 +147,11 @@ class Pages(Protocol):
         replace_links: bool = False,
         prior: PageState | None = None,
     ) -> SaveOutcome: ...
+
+    def save_pages(self, saves: Sequence[PageSave]) -> list[SaveOutcome]:
+        """Several pages of distinct URLs, each as :meth:`save_page` without
+        ``replace_links``, in that order."""
+        ...
 
     def verify_pingbacks(self, pages: Iterable[str] | None, *, unknown_only: bool = False) -> int:
         """Give the pingbacks from and on ``pages`` (None: all; ``unknown_only``: also

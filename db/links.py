@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import chain
@@ -227,6 +228,11 @@ def micros(moment: str | None) -> int | str | None:
     return (parsed - _EPOCH) // _MICROSECOND
 
 
+def micros_now() -> int:
+    """:func:`micros` of :func:`crawler.records.iso` now, without the text round trip."""
+    return time.time_ns() // 1000
+
+
 class IdCache:
     """Ids of ``urls`` or ``link_texts`` rows this connection has seen, so a page's links
     look up only the URLs and texts it is the first to name (most are the blog's menus).
@@ -363,10 +369,10 @@ _INSERT = (
 )
 
 
-def insert_edges(conn: sqlite3.Connection, rows: Sequence[tuple]) -> None:
-    """Add ``rows`` (from :func:`edge_row`); a link already stored keeps its row."""
-    if rows:
-        shapes.insert_rows(conn, _INSERT, rows)
+def insert_edges(conn: sqlite3.Connection, rows: Sequence[tuple]) -> int:
+    """Add ``rows`` (from :func:`edge_row`); a link already stored keeps its row.
+    Returns how many were new."""
+    return shapes.insert_padded(conn, _INSERT, rows) if rows else 0
 
 
 def insert_links(conn: sqlite3.Connection, rows: Sequence[Sequence]) -> None:

@@ -157,7 +157,7 @@ def _replace_links(conn: sqlite3.Connection, found_on: str, links: Sequence[Link
     stored = link_graph.found_on_keys(conn, ids[found_on])
     link_graph.delete_keys(conn, [row for row in stored if tuple(row) not in keep])
     texts = link_graph.text_ids(conn, [t for lk in links for t in (lk.anchor, lk.rel)])
-    now = link_graph.micros(iso())
+    now = link_graph.micros_now()
     conn.executemany(
         _UPSERT_LINK,
         [

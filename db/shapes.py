@@ -58,6 +58,21 @@ def insert_rows(
         conn.execute(values_sql(head, tail, len(chunk), len(chunk[0])), list(chain(*chunk)))
 
 
+def insert_padded(
+    conn: sqlite3.Connection, statement: tuple[str, str], rows: Sequence[Sequence[Any]]
+) -> int:
+    """An ``INSERT OR IGNORE`` over ``rows`` into a table with a unique key, each chunk
+    padded to a power of two by repeating its last row (which the key then ignores): one
+    statement per :data:`ROWS_PER_INSERT` rows instead of one per power of two in the
+    count. Returns the rows added."""
+    before = conn.total_changes
+    head, tail = statement
+    for start in range(0, len(rows), ROWS_PER_INSERT):
+        chunk = padded(rows[start : start + ROWS_PER_INSERT])
+        conn.execute(values_sql(head, tail, len(chunk), len(chunk[0])), list(chain(*chunk)))
+    return conn.total_changes - before
+
+
 def _over_keys(
     conn: sqlite3.Connection, sql: str, keys: Sequence[Any], params: Sequence[Any]
 ) -> Iterator[sqlite3.Cursor]:

@@ -30,6 +30,7 @@ from crawler.records import (
     FrontierRow,
     LinkRecord,
     PageRecord,
+    PageSave,
     PageState,
     RunCounters,
     SaveOutcome,
@@ -114,15 +115,16 @@ def _guarded(method: Callable[P, R]) -> Callable[P, R]:
     return guarded
 
 
-_UPSERT_PAGE = """
-INSERT INTO pages (url, final_url, host, blog, status, content_type, fetched_at, etag,
-    last_modified, sha256, title, is_post, published, author, depth, error, text,
-    next_fetch_at, canonical, post_url, size, pingback_endpoint, webmention_endpoint, feeds,
-    recrawl_interval, comments_hash)
-VALUES (:url, :final_url, :host, :blog, :status, :content_type, :fetched_at, :etag,
-    :last_modified, :sha256, :title, :is_post, :published, :author, :depth, :error, :text,
-    :next_fetch_at, :canonical, :post_url, :size, :pingback_endpoint, :webmention_endpoint,
-    :feeds, :recrawl_interval, :comments_hash)
+PAGE_COLUMNS = (
+    "url", "final_url", "host", "blog", "status", "content_type", "fetched_at", "etag",
+    "last_modified", "sha256", "title", "is_post", "published", "author", "depth", "error",
+    "text", "next_fetch_at", "canonical", "post_url", "size", "pingback_endpoint",
+    "webmention_endpoint", "feeds", "recrawl_interval", "comments_hash",
+)  # fmt: skip
+
+_UPSERT_PAGES = (
+    f"INSERT INTO pages ({', '.join(PAGE_COLUMNS)}) VALUES ",
+    """
 ON CONFLICT(url) DO UPDATE SET
     final_url = excluded.final_url, host = excluded.host, blog = excluded.blog,
     status = excluded.status, content_type = excluded.content_type,
@@ -142,7 +144,10 @@ ON CONFLICT(url) DO UPDATE SET
     webmention_endpoint = excluded.webmention_endpoint, feeds = excluded.feeds,
     recrawl_interval = coalesce(excluded.recrawl_interval, pages.recrawl_interval),
     comments_hash = coalesce(excluded.comments_hash, pages.comments_hash)
-"""
+""",
+)
+
+_INSERT_BODIES = ("INSERT OR IGNORE INTO bodies (sha256, zstd) VALUES ", "")
 
 _UPSERT_COMMENTS = (
     """
@@ -197,11 +202,24 @@ LIMIT ?
 """
 
 
+_FINISH = (
+    "UPDATE frontier SET state = ?, reason = ?, next_attempt_at = NULL, claimed_by = NULL"
+    " WHERE url IN ({marks})"
+)
+
+
 FETCH_COLUMNS = (
     "run_id", "url", "host", "page_url", "purpose", "method", "fetched_at", "status", "error",
     "bytes", "elapsed", "payload_digest", "warc_file", "warc_offset", "warc_length",
     "warc_type", "warc_record_id", "warc_date",
 )  # fmt: skip
+
+_INSERT_FETCHES = (f"INSERT INTO fetches ({', '.join(FETCH_COLUMNS)}) VALUES ", "")
+
+
+def _outcome(save: PageSave, new_links: int, new_comments: int) -> SaveOutcome:
+    changed = save.comments_hash is not None and save.comments_hash != save.prior.comments_hash
+    return SaveOutcome(not save.prior.exists, new_links, new_comments, changed)
 
 
 class Store:
@@ -406,11 +424,16 @@ class Store:
 
     @_guarded
     def finish(self, url: str, state: str, reason: str | None = None) -> None:
-        self.conn.execute(
-            "UPDATE frontier SET state = ?, reason = ?, next_attempt_at = NULL, "
-            "claimed_by = NULL WHERE url = ?",
-            (state, reason, url),
-        )
+        self.finish_many([(url, state, reason)])
+
+    @_guarded
+    def finish_many(self, finished: Iterable[tuple[str, str, str | None]]) -> None:
+        """:meth:`finish` for each ``(url, state, reason)``: one statement a state and reason."""
+        by_outcome: dict[tuple[str, str | None], list[str]] = {}
+        for url, state, reason in finished:
+            by_outcome.setdefault((state, reason), []).append(url)
+        for (state, reason), urls in by_outcome.items():
+            shapes.update(self.conn, _FINISH, urls, state, reason)
 
     @_guarded
     def postpone(self, url: str, seconds: float, reason: str) -> None:
@@ -498,6 +521,16 @@ class Store:
         return PageState(True, row[0], row[1]) if row else PageState(False, None, None)
 
     @_guarded
+    def page_states(self, urls: Sequence[str]) -> dict[str, PageState]:
+        """:meth:`page_state` of each of ``urls`` in one lookup (absent ones left out)."""
+        if not urls:
+            return {}
+        sql = "SELECT url, comments_hash, recrawl_interval FROM pages WHERE url IN ({marks})"
+        return {
+            row[0]: PageState(True, row[1], row[2]) for row in shapes.lookup(self.conn, sql, urls)
+        }
+
+    @_guarded
     def mark_not_modified(self, url: str, next_fetch_at: str, interval: float | None) -> None:
         """The page is as it was: it keeps the status of its last full response (the 304
         itself is in ``fetches``)."""
@@ -512,10 +545,8 @@ class Store:
     def log_fetches(self, rows: Sequence[dict[str, Any]]) -> None:
         """Append rows to ``fetches`` (keys: its columns; see db/schema.py)."""
         if rows:
-            names = list(FETCH_COLUMNS)
-            self.conn.executemany(
-                f"INSERT INTO fetches ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
-                [tuple(row.get(name) for name in names) for row in rows],
+            shapes.insert_rows(
+                self.conn, _INSERT_FETCHES, [tuple(map(row.get, FETCH_COLUMNS)) for row in rows]
             )
 
     @_guarded
@@ -555,24 +586,46 @@ class Store:
         stops counting as linking to it. ``prior`` is :meth:`page_state` if the caller
         already asked.
         """
-        prior = prior or self.page_state(page.url)
-        sha = None
-        if page.html is not None:
-            sha = hashlib.sha256(page.html.encode("utf-8", "surrogatepass")).hexdigest()
-            # Compressing a body already stored costs less than asking first (0.03 ms).
-            self.conn.execute(
-                "INSERT OR IGNORE INTO bodies (sha256, zstd) VALUES (?, ?)",
-                (sha, self._bodies.compress(page.html)),
-            )
-        self.conn.execute(_UPSERT_PAGE, self._page_row(page, sha, comments_hash))
-        new_comments = self._save_comments(page.url, comments)
-        if replace_links and prior.exists:
+        save = PageSave(page, comments, links, comments_hash, prior or self.page_state(page.url))
+        self._write_pages([save])
+        new_comments = self._save_comments([save])
+        if replace_links and save.prior.exists:
             self._drop_stale_links(page.url, links)
-        new_links = self._save_links(links)
-        changed = comments_hash is not None and comments_hash != prior.comments_hash
-        return SaveOutcome(not prior.exists, new_links, new_comments, changed)
+        return _outcome(save, self._save_links([save])[0], new_comments[0])
 
-    def _page_row(self, page: PageRecord, sha: str | None, comments_hash: str | None) -> dict:
+    @_guarded
+    def save_pages(self, saves: Sequence[PageSave]) -> list[SaveOutcome]:
+        """Write several fetched pages as :meth:`save_page` writes each, in a few
+        statements for them all (each call into SQLite hands the GIL over and back).
+
+        For pages of distinct URLs whose stale links need no dropping: a fresh copy of a
+        page stored before goes through :meth:`save_page`.
+        """
+        if not saves:
+            return []
+        self._write_pages(saves)
+        new_comments = self._save_comments(saves)
+        new_links = self._save_links(saves)
+        return [
+            _outcome(save, links, comments)
+            for save, links, comments in zip(saves, new_links, new_comments, strict=True)
+        ]
+
+    def _write_pages(self, saves: Sequence[PageSave]) -> None:
+        """The pages' rows and their bodies (compressing a body already stored costs less
+        than asking first: 0.03 ms)."""
+        bodies, rows = [], []
+        for save in saves:
+            page, sha = save.page, None
+            if page.html is not None:
+                sha = hashlib.sha256(page.html.encode("utf-8", "surrogatepass")).hexdigest()
+                bodies.append((sha, self._bodies.compress(page.html)))
+            rows.append(self._page_row(page, sha, save.comments_hash))
+        if bodies:
+            shapes.insert_rows(self.conn, _INSERT_BODIES, bodies)
+        shapes.insert_rows(self.conn, _UPSERT_PAGES, rows)
+
+    def _page_row(self, page: PageRecord, sha: str | None, comments_hash: str | None) -> tuple:
         row = {k: v for k, v in page.__dict__.items() if k != "html"}
         row.update(
             sha256=sha,
@@ -581,27 +634,35 @@ class Store:
             feeds=json.dumps(list(page.feeds)) if page.feeds else None,
             comments_hash=comments_hash,
         )
-        return row
+        return tuple(row[column] for column in PAGE_COLUMNS)
 
-    def _save_comments(self, found_on: str, comments: Sequence[CommentRecord]) -> int:
-        if not comments:
-            return 0
+    def _save_comments(self, saves: Sequence[PageSave]) -> list[int]:
+        """Every page's comments in one upsert; how many were new on each page, counted
+        as if the pages were written one after the other."""
         now = iso()
-        ids = [c.id for c in comments]
-        known = self._known_comment_ids(ids)
-        # found_on is left empty for the post itself (most comments): see db/schema.py v12.
-        rows = [
-            (c.id, c.post_url, c.comment_id, c.kind, c.author, c.author_url, c.published,
-             c.text, c.source_url, c.source_title, None,
-             None if found_on == c.post_url else found_on, now)
-            for c in comments
-        ]  # fmt: skip
-        shapes.insert_rows(self.conn, _UPSERT_COMMENTS, rows)
-        return len(set(ids) - known)
+        known = self._known_comment_ids([c.id for save in saves for c in save.comments])
+        rows, new = [], []
+        for save in saves:
+            found_on = save.page.url
+            # found_on is left empty for the post itself (most comments): db/schema.py v12.
+            rows += [
+                (c.id, c.post_url, c.comment_id, c.kind, c.author, c.author_url, c.published,
+                 c.text, c.source_url, c.source_title, None,
+                 None if found_on == c.post_url else found_on, now)
+                for c in save.comments
+            ]  # fmt: skip
+            ids = {c.id for c in save.comments}
+            new.append(len(ids - known))
+            known |= ids
+        if rows:
+            shapes.insert_rows(self.conn, _UPSERT_COMMENTS, rows)
+        return new
 
     def _known_comment_ids(self, ids: list[str]) -> set[str]:
         """The ids already stored, asked in chunks: one ``IN (...)`` over every comment of
         a huge page would pass SQLite's limit of bound variables (32,766)."""
+        if not ids:
+            return set()
         query = "SELECT id FROM comments WHERE id IN ({marks})"
         return {r[0] for r in shapes.lookup(self.conn, query, ids)}
 
@@ -618,10 +679,13 @@ class Store:
         current = {link_graph.key(ids, lk.src, lk.dst, lk.kind) for lk in links}
         link_graph.delete_keys(self.conn, [key for key in stored if tuple(key) not in current])
 
-    def _save_links(self, links: Sequence[LinkRecord]) -> int:
+    def _save_links(self, saves: Sequence[PageSave]) -> list[int]:
+        """Every page's links (the URL and text ids looked up once for them all); how
+        many were new on each page."""
+        links = [lk for save in saves for lk in save.links]
         if not links:
-            return 0
-        now = link_graph.micros(iso())
+            return [0] * len(saves)
+        now = link_graph.micros_now()
         ids = link_graph.url_ids(
             self.conn,
             chain.from_iterable((lk.src, lk.dst, lk.found_on) for lk in links),
@@ -630,16 +694,17 @@ class Store:
         texts = link_graph.text_ids(
             self.conn, chain.from_iterable((lk.anchor, lk.rel) for lk in links), self._text_ids
         )
-        before = self.conn.total_changes  # new URLs and texts are not new links
-        rows = [
-            link_graph.edge_row(
-                ids, texts, lk.src, lk.dst, lk.kind, lk.found_on, lk.anchor, lk.rel,
-                int(lk.same_blog), now,
-            )
-            for lk in links
-        ]  # fmt: skip
-        link_graph.insert_edges(self.conn, rows)
-        return self.conn.total_changes - before
+        new = []
+        for save in saves:
+            rows = [
+                link_graph.edge_row(
+                    ids, texts, lk.src, lk.dst, lk.kind, lk.found_on, lk.anchor, lk.rel,
+                    int(lk.same_blog), now,
+                )
+                for lk in save.links
+            ]  # fmt: skip
+            new.append(link_graph.insert_edges(self.conn, rows))
+        return new
 
     @_guarded
     def verify_pingbacks(self, pages: Iterable[str] | None, *, unknown_only: bool = False) -> int:

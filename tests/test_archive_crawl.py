@@ -270,8 +270,8 @@ def test_a_sink_before_the_database_is_flushed_before_its_commit(tmp_path: Path)
     order: list[str] = []
 
     class Recorder:
-        def write(self, item):
-            return None
+        def write_many(self, items):
+            return [None] * len(items)
 
         def flush(self) -> None:
             order.append("archive")

@@ -67,3 +67,18 @@ def test_a_claim_padded_with_repeats_counts_each_attempt_once(tmp_path) -> None:
         == 3
     )
     store.close()
+
+
+def test_a_padded_insert_adds_each_new_row_once_and_counts_them() -> None:
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")
+    statement = ("INSERT OR IGNORE INTO t (k, v) VALUES ", "")
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    assert shapes.insert_padded(conn, statement, [(k, f"v{k}") for k in range(44)]) == 44
+    inserts = [s for s in statements if s.startswith("INSERT")]
+    assert len(inserts) == 1  # 44 rows padded to 64, not 32 + 8 + 4
+    # Rows already there are not counted; the padding repeats a row, never adds one.
+    assert shapes.insert_padded(conn, statement, [(k, "new") for k in range(40, 110)]) == 66
+    assert conn.execute("SELECT count(*), min(k), max(k) FROM t").fetchone() == (110, 0, 109)
+    assert conn.execute("SELECT v FROM t WHERE k = 43").fetchone() == ("v43",)

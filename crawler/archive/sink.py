@@ -67,6 +67,9 @@ class ArchiveSink:
         )
         return cls(writer, store, run_id, counters)
 
+    def write_many(self, items: Sequence[PageWrite]) -> list[SaveOutcome | None]:
+        return [self.write(item) for item in items]
+
     def write(self, item: PageWrite) -> SaveOutcome | None:
         exchanges = item.result.exchanges
         if exchanges:

@@ -46,6 +46,7 @@ from crawler.records import (
     FrontierRow,
     LinkRecord,
     PageRecord,
+    PageSave,
     PageState,
     RunCounters,
     SaveOutcome,
@@ -524,6 +525,10 @@ class PgStore:
             (state, reason, url),
         )
 
+    def finish_many(self, finished: Iterable[tuple[str, str, str | None]]) -> None:
+        for url, state, reason in finished:
+            self.finish(url, state, reason)
+
     @_guarded
     def postpone(self, url: str, seconds: float, reason: str) -> None:
         self._run(
@@ -628,6 +633,10 @@ class PgStore:
         ).fetchone()
         return PageState(True, row[0], row[1]) if row else PageState(False, None, None)
 
+    def page_states(self, urls: Sequence[str]) -> dict[str, PageState]:
+        states = {url: self.page_state(url) for url in urls}
+        return {url: state for url, state in states.items() if state.exists}
+
     @_guarded
     def mark_not_modified(self, url: str, next_fetch_at: str, interval: float | None) -> None:
         self._run(
@@ -663,6 +672,12 @@ class PgStore:
             new_links = self._save_links(links)
         changed = comments_hash is not None and comments_hash != prior.comments_hash
         return SaveOutcome(not prior.exists, new_links, new_comments, changed)
+
+    def save_pages(self, saves: Sequence[PageSave]) -> list[SaveOutcome]:
+        return [
+            self.save_page(s.page, s.comments, s.links, s.comments_hash, prior=s.prior)
+            for s in saves
+        ]
 
     def _page_row(self, page: PageRecord, sha: str | None, comments_hash: str | None) -> dict:
         row = {

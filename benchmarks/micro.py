@@ -29,7 +29,7 @@ from benchmarks.virtual_web import VirtualWeb, VirtualWebServer
 from crawler.config import Config
 from crawler.extract.page import Extraction, extract
 from crawler.frontier import plan_links
-from crawler.parsers import comment_records, comments_digest, link_records
+from crawler.page_records import comment_records, comments_digest, link_records
 from crawler.records import CommentRecord, FrontierEntry, LinkRecord, PageRecord
 from crawler.urls import blog_of, host_of
 from db.store import Store

@@ -37,7 +37,8 @@ from crawler.config import Config
 from crawler.fetch.client import Fetcher, FetchResult
 from crawler.fetch.slots import Slots
 from crawler.frontier import reopen, seed_entries
-from crawler.parsers import Parsers, default_parsers, failure_reason, page_record
+from crawler.page_records import failure_reason, page_record
+from crawler.parsers import Parsers, default_parsers
 from crawler.parsing import PageParser, ParseFailure, ParseReason
 from crawler.records import TRANSIENT_ERRORS, FrontierRow, RunCounters, SaveOutcome
 from crawler.runlock import RunLock
@@ -162,7 +163,7 @@ class Engine:
             ):
                 self._page_parser = pages
                 if self.parsers is None:
-                    self.parsers = default_parsers(self.config, pages.extract)
+                    self.parsers = default_parsers(self.config, pages.run)
                 try:
                     if isinstance(self.store, Store):  # whole blogs: discovery and watch
                         limit = self.config.crawl.max_runtime_seconds

@@ -11,6 +11,10 @@ inline (``inline_below``), where a process round trip would cost more than the p
 Results are cut to the frontier's caps in the worker (:func:`bound_extraction`: 5,000
 links, 100 comment pages), so a page of a million links never crosses into the crawler;
 the :class:`BoundedExtraction` returned says how many were cut (``links_cut``).
+:meth:`PageParser.run` runs any module-level function of the page in a worker the same
+way: the crawl's HTML parser makes the page's records there too
+(:func:`crawler.parsers.parse_html_page`), which leaves the event loop's process only the
+fetching.
 
     async with PageParser(workers=2, deadline=10.0) as parser:
         try:
@@ -32,15 +36,18 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from crawler.extract.page import extract
 from crawler.frontier import BoundedExtraction, bound_extraction
+
+T = TypeVar("T")
+Job = tuple[Callable[..., Any], str, tuple[Any, ...]]  # (fn, html, args) for a worker
 
 DEFAULT_DEADLINE = 10.0  # seconds of parsing one page may cost at most
 DEFAULT_MAX_CHARS = 6_000_000  # pages longer than this are not parsed (max_bytes is 5 MB)
@@ -100,20 +107,26 @@ def _die_with_parent(parent: int) -> None:
         os._exit(0)
 
 
+def extract_bounded(html: str, url: str, headers: Mapping[str, str]) -> BoundedExtraction:
+    """The page's extraction, cut to the frontier's caps (what :meth:`PageParser.extract`
+    runs in a worker)."""
+    return bound_extraction(extract(html, url, headers))
+
+
 def _serve(conn: multiprocessing.connection.Connection, memory: int) -> None:
-    """A worker's life: take ``(html, url, headers)``, answer ``(status, value, retire)``
-    — ``("ok", extraction, …)`` or ``("error", detail, …)`` — until the socket closes.
+    """A worker's life: take ``(fn, html, args)``, answer ``(status, value, retire)``
+    — ``("ok", fn(html, *args), …)`` or ``("error", detail, …)`` — until the socket closes.
     ``retire`` says the worker exits after this answer: a huge page left it holding more
     memory than :data:`RETIRE_ABOVE`, which Python would not give back to the system."""
     if memory:
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     while True:
         try:
-            html, url, headers = conn.recv()
+            fn, html, args = conn.recv()
         except (EOFError, OSError, KeyboardInterrupt):
             return
         try:
-            answer: tuple[str, Any] = ("ok", bound_extraction(extract(html, url, headers)))
+            answer: tuple[str, Any] = ("ok", fn(html, *args))
         except MemoryError:
             answer = ("error", "out of memory")
         except Exception as exc:  # any exception of the extractor is this page's error
@@ -161,7 +174,7 @@ class _Worker:
             theirs.close()
         self.conn = multiprocessing.connection.Connection(ours.detach())
 
-    def call(self, payload: tuple[str, str, dict[str, str]], deadline: float) -> BoundedExtraction:
+    def call(self, payload: Job, deadline: float) -> Any:
         """Send one page and wait for its answer; raises :class:`ParseFailure`."""
         try:
             self.conn.send(payload)
@@ -177,7 +190,7 @@ class _Worker:
             self.kill()
         if status != "ok":
             raise ParseFailure(ParseReason.ERROR, str(value))
-        return value  # type: ignore[no-any-return]
+        return value
 
     @property
     def alive(self) -> bool:
@@ -245,13 +258,19 @@ class PageParser:
         self, html: str, url: str, headers: Mapping[str, str] | None = None
     ) -> BoundedExtraction:
         """The page's extraction within the caps, or :class:`ParseFailure` (never a hang)."""
+        return await self.run(extract_bounded, html, url, dict(headers or {}))  # type: ignore[no-any-return]
+
+    async def run(self, fn: Callable[..., T], html: str, *args: Any) -> T:
+        """``fn(html, *args)`` in a worker, bounded like :meth:`extract`; ``fn`` is a
+        module-level function and the arguments pickle (the page's records can be made
+        there too, off the event loop's GIL)."""
         if self._idle is None or self._threads is None or self._closed:
             raise ParseFailure(ParseReason.CLOSED, "the parser is not open")
         if len(html) > self.max_chars:
             raise ParseFailure(ParseReason.TOO_COMPLEX, f"{len(html):,} characters")
         if len(html) < self.inline_below:
-            return self._inline(html, url, headers)
-        payload = (html, url, dict(headers or {}))
+            return self._inline(fn, html, args)
+        payload = (fn, html, args)
         slot = await self._idle.get()
         # The thread gives the slot back when it is done, even if this task is cancelled
         # meanwhile: a worker is never handed to two callers at once.
@@ -262,11 +281,11 @@ class PageParser:
         except RuntimeError:  # closed while this page waited for a worker
             self._idle.put_nowait(slot)
             raise ParseFailure(ParseReason.CLOSED, "the parser was closed") from None
-        return await asyncio.wrap_future(job)
+        return await asyncio.wrap_future(job)  # type: ignore[no-any-return]
 
-    def _inline(self, html: str, url: str, headers: Mapping[str, str] | None) -> BoundedExtraction:
+    def _inline(self, fn: Callable[..., T], html: str, args: tuple[Any, ...]) -> T:
         try:
-            return bound_extraction(extract(html, url, headers))
+            return fn(html, *args)
         except (Exception, RecursionError) as exc:  # this page's error, not the run's
             raise ParseFailure(ParseReason.ERROR, f"{type(exc).__name__}: {exc}"[:200]) from None
 
@@ -274,8 +293,8 @@ class PageParser:
         self,
         loop: asyncio.AbstractEventLoop,
         slot: _Worker | None,
-        payload: tuple[str, str, dict[str, str]],
-    ) -> BoundedExtraction:
+        payload: Job,
+    ) -> Any:
         """In a thread: (re)start the slot's worker if needed, parse one page, give the
         slot back to the idle queue."""
         worker = slot

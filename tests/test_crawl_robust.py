@@ -18,7 +18,8 @@ from siteserver import Route, SiteServer
 from crawler.config import Config
 from crawler.engine import Engine, crawl
 from crawler.fetch.client import FetchResult
-from crawler.parsers import HtmlPageParser, Parsed, Parsers
+from crawler.page_records import Parsed
+from crawler.parsers import HtmlPageParser, Parsers
 from crawler.records import FrontierRow, iso_in
 from db.store import DatabaseBusy, DatabaseFull, DatabaseReadOnly, Store
 

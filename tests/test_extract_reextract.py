@@ -75,10 +75,6 @@ def older_extract(html: str, url: str, headers: object = None) -> Extraction:
     return replace(got, comments=comments, links=links, title=f"Old: {got.title}")
 
 
-async def older_extract_async(html: str, url: str, headers: object = None) -> Extraction:
-    return older_extract(html, url, headers)
-
-
 def crawl_all(site: SiteServer, database: Path, **options: object) -> None:
     summary = crawl(config_for(site, database), [*PAGES, SOURCE], **options)
     assert summary.status == "ok" and summary.counters.fetched == len(PAGES) + 1
@@ -98,7 +94,7 @@ def old_crawl(site: SiteServer, tmp_path: Path) -> Path:
     serve(site)
     database = tmp_path / "old.db"
     config = config_for(site, database)
-    crawl_all(site, database, parsers=default_parsers(config, older_extract_async))
+    crawl_all(site, database, parsers=default_parsers(config, extract_fn=older_extract))
     return database
 
 

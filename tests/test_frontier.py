@@ -139,7 +139,7 @@ import asyncio, io, json, resource, sys
 sys.path.insert(0, {tests!r})
 from siteserver import SiteServer
 from crawler.config import Config
-from crawler.parsers import link_records
+from crawler.page_records import link_records
 from crawler.fetch.client import Fetcher
 from crawler.frontier import plan_links
 from crawler.parsing import PageParser

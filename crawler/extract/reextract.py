@@ -3,10 +3,11 @@
 Runs the current extractor over the bodies a crawl stored and replaces each page's
 comments, links and metadata, without a single request: an extractor fix reaches old
 crawls. The records are built exactly as the crawl builds them (the engine's
-``comment_records``, ``link_records`` and ``comments_digest`` of crawler/parsers.py), the SQL is in
-``db/reextract.py``, and the pingback verdicts are given again at the end. URLs the new
-extraction finds that a crawl would follow are added to the frontier (as queued, for the
-next ``pingcrawl crawl``), so nothing is fetched here.
+``comment_records``, ``link_records`` and ``comments_digest`` of
+crawler/page_records.py), the SQL is in ``db/reextract.py``, and the pingback verdicts
+are given again at the end. URLs the new extraction finds that a crawl would follow are
+added to the frontier (as queued, for the next ``pingcrawl crawl``), so nothing is
+fetched here.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from crawler.config import Config
 from crawler.extract.page import Extraction, extract
 from crawler.frontier import plan_links
-from crawler.parsers import comment_records, comments_digest, link_records
+from crawler.page_records import comment_records, comments_digest, link_records
 from crawler.records import PageRecord
 from crawler.runlock import RunLock
 from crawler.urls import blog_of, host_of

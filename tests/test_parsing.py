@@ -245,3 +245,89 @@ def test_a_worker_dies_with_a_crawler_killed_by_sigkill() -> None:
     while alive(worker) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not alive(worker)
+
+
+# -- pages queued behind one another in a worker's socket -------------------------------
+def sleeper(seconds: float) -> str:
+    """A job for ``parser.run(eval, ...)`` that sleeps in the worker: small, unlike a
+    deep page, so pages can wait in the worker's socket behind it."""
+    return f"__import__('time').sleep({seconds})  # " + "x" * 4000
+
+
+async def _queued_behind_deep(parser: PageParser, numbers: tuple[int, ...]) -> list[asyncio.Future]:
+    """A page that never ends, then pages sent to the worker behind it: all are queued
+    while the worker is still busy with a slow one, so its thread sends them together."""
+    await parser.extract(PAGE.format(n=0), "http://a.test/0/")
+    slow = asyncio.ensure_future(parser.run(eval, sleeper(1.0)))
+    await asyncio.sleep(0.1)  # the slow job reaches the worker first (not a timing assertion)
+    deep = asyncio.ensure_future(parser.run(eval, sleeper(600)))
+    later = [
+        asyncio.ensure_future(parser.extract(PAGE.format(n=n), f"http://a.test/{n}/"))
+        for n in numbers
+    ]
+    await slow
+    return [deep, *later]
+
+
+def test_pages_sent_behind_a_page_past_its_deadline_parse_on_a_fresh_worker() -> None:
+    """While a worker parses, the next pages already wait in its socket; when it is
+    killed at the deadline they were never started, and go to the next worker."""
+
+    async def main() -> list[object]:
+        async with PageParser(workers=1, deadline=3.0) as parser:
+            futures = await _queued_behind_deep(parser, (1, 2, 3))
+            return list(await asyncio.gather(*futures, return_exceptions=True))
+
+    deep, *later = asyncio.run(main())
+    assert isinstance(deep, ParseFailure) and deep.reason == ParseReason.TIMEOUT
+    assert [page.title for page in later] == ["Post 1", "Post 2", "Post 3"]  # type: ignore[attr-defined]
+
+
+def test_pages_waiting_on_a_worker_that_dies_parse_on_the_next() -> None:
+    async def main() -> list[object]:
+        async with PageParser(workers=1, deadline=60) as parser:
+            futures = await _queued_behind_deep(parser, (4, 5))
+            await asyncio.sleep(0.2)
+            os.kill(parser.pids[0], signal.SIGKILL)  # as the OOM killer would
+            return list(await asyncio.gather(*futures, return_exceptions=True))
+
+    deep, *later = asyncio.run(main())
+    assert isinstance(deep, ParseFailure) and deep.reason == ParseReason.ERROR
+    assert [page.title for page in later] == ["Post 4", "Post 5"]  # type: ignore[attr-defined]
+
+
+def test_pages_too_big_to_wait_in_a_socket_parse_one_after_another() -> None:
+    """A page of 4,000 links is ~210 KB and its answer ~400 KB: two of them in a socket
+    of ~180 KB would leave the crawler blocked sending the second while the worker is
+    blocked sending the first one's answer."""
+    links = "".join(f"<a href='/links/{i}/page'>link number {i} text</a> " for i in range(4000))
+    big = f"<html><head><title>Big</title></head><body><div class='entry-content'>{links}</div>"
+
+    async def main() -> list[str]:
+        async with PageParser(workers=1, deadline=30) as parser:
+            pages = [big if n % 2 else PAGE.format(n=n) for n in range(8)]
+            got = await asyncio.wait_for(
+                asyncio.gather(
+                    *(parser.extract(p, f"http://a.test/{n}/") for n, p in enumerate(pages))
+                ),
+                timeout=60,
+            )
+            return [g.title or "" for g in got]
+
+    assert asyncio.run(main()) == ["Big" if n % 2 else f"Post {n}" for n in range(8)]
+
+
+def test_closing_fails_the_pages_still_waiting_for_a_worker() -> None:
+    async def main() -> list[object]:
+        parser = PageParser(workers=1, deadline=120)
+        await parser.__aenter__()
+        await parser.extract(PAGE.format(n=0), "http://a.test/0/")
+        waiting = [
+            asyncio.ensure_future(parser.extract(DEEP, f"http://a.test/d{n}/")) for n in range(8)
+        ]
+        await asyncio.sleep(0.2)
+        await parser.close()
+        return list(await asyncio.gather(*waiting, return_exceptions=True))
+
+    outcomes = asyncio.run(main())
+    assert all(isinstance(o, ParseFailure) and o.reason == ParseReason.CLOSED for o in outcomes)

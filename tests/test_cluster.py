@@ -351,3 +351,17 @@ def test_text_postgresql_cannot_hold_is_stored_as_replacement_characters(pg_url)
         (body,) = conn.execute("SELECT html FROM bodies").fetchone()
     assert title == "a\ufffdb" and text == "bad \ufffd surrogate"
     assert "\x00" not in body
+
+
+def test_a_304_keeps_the_status_of_the_last_full_answer(pg_url):
+    """As on SQLite (issue 15): the check is in ``fetches``, the page stays a 200."""
+    from crawler.records import PageRecord
+
+    a, _run_a, _b, _run_b = two_workers(pg_url)
+    url = "http://one.test/kept"
+    a.save_page(PageRecord(url, url, "one.test", "one.test", 0, 200, "text/html", None))
+    a.mark_not_modified(url, "2030-01-01T00:00:00.000000Z", 3600.0)
+    a.commit()
+    with psycopg.connect(pg_url) as conn:
+        row = conn.execute("SELECT status, next_fetch_at FROM pages WHERE url = %s", (url,))
+        assert row.fetchone() == (200, "2030-01-01T00:00:00.000000Z")

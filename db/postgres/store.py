@@ -640,7 +640,7 @@ class PgStore:
     @_guarded
     def mark_not_modified(self, url: str, next_fetch_at: str, interval: float | None) -> None:
         self._run(
-            "UPDATE pages SET fetched_at = %s, status = 304, error = NULL, next_fetch_at = %s,"
+            "UPDATE pages SET fetched_at = %s, error = NULL, next_fetch_at = %s,"
             " recrawl_interval = coalesce(%s, recrawl_interval) WHERE url = %s",
             (iso(), next_fetch_at, interval, url),
         )

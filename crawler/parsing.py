@@ -244,6 +244,12 @@ class _Job:
 _STOP: Any = object()  # tells a parser thread to end
 
 
+def _fits(job: _Job, sent: deque[_Job]) -> bool:
+    """Whether ``job`` can wait in the socket behind ``sent``: a send blocked on a full
+    socket while the worker blocks sending its answer would hold both for ever."""
+    return not sent or len(job.data) + sum(len(j.data) for j in sent) <= PIPELINE_BYTES
+
+
 class PageParser:
     """Extraction bounded in time and size, off the event loop; an async context manager.
 
@@ -256,8 +262,10 @@ class PageParser:
     socket's buffer): the worker starts each the moment it has answered the one before,
     instead of waiting for the crawler's process — busy with the event loop and the
     database, one GIL — to take the answer and send more (with one worker and one page
-    at a time it was idle ~1 ms of every 2.5 ms a page, measured on the benchmark
-    web). A page's deadline starts when the one before it is answered.
+    at a time it was idle ~1 ms of every 2.5 ms a page, measured on the benchmark web).
+    A page too big to wait in the socket waits in the thread until the worker has
+    answered the ones before it. A page's deadline starts when the one before it is
+    answered.
     """
 
     def __init__(
@@ -333,10 +341,17 @@ class PageParser:
     def _serve(self) -> None:
         worker: _Worker | None = None
         sent: deque[_Job] = deque()  # in the worker's socket; answers come in this order
+        held: _Job | None = None  # too big to wait in the socket: sent once it is empty
         while True:
-            job = self._next_job(sent)
+            job = None
+            if held is None:
+                job = self._next_job(sent)
+                if job is not None and job is not _STOP and not _fits(job, sent):
+                    held, job = job, None
+            elif not sent:
+                job, held = held, None
             if job is _STOP:
-                self._fail(sent)
+                self._fail([*sent, *([held] if held else [])])
                 return
             if job is not None:
                 sent.append(job)
@@ -346,7 +361,7 @@ class PageParser:
 
     def _next_job(self, sent: deque[_Job]) -> _Job | None:
         """The next page: waited for when none is in flight; while some are, taken only
-        if no other thread waits for it and it fits the socket (else left for later)."""
+        if no other thread waits for it (one that does takes it first)."""
         if not sent:
             with self._lock:
                 self._waiting += 1
@@ -359,15 +374,9 @@ class PageParser:
             if self._waiting or len(sent) >= PIPELINE_DEPTH:
                 return None
             try:
-                job = self._jobs.get_nowait()
+                return self._jobs.get_nowait()
             except queue.Empty:
                 return None
-        if job is not _STOP and len(job.data) + sum(len(j.data) for j in sent) > PIPELINE_BYTES:
-            # Too big to wait in the socket: a send blocked on it while the worker blocks
-            # on its answer would hold both. It goes to the next thread free.
-            self._jobs.put(job)
-            return None
-        return job
 
     def _send(self, worker: _Worker | None, job: _Job, sent: deque[_Job]) -> _Worker | None:
         if job.future.cancelled():  # its task gave up while it waited

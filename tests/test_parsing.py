@@ -296,25 +296,29 @@ def test_pages_waiting_on_a_worker_that_dies_parse_on_the_next() -> None:
     assert [page.title for page in later] == ["Post 4", "Post 5"]  # type: ignore[attr-defined]
 
 
-def test_pages_too_big_to_wait_in_a_socket_parse_one_after_another() -> None:
+def test_pages_too_big_to_wait_in_a_socket_parse_in_their_turn() -> None:
     """A page of 4,000 links is ~210 KB and its answer ~400 KB: two of them in a socket
     of ~180 KB would leave the crawler blocked sending the second while the worker is
-    blocked sending the first one's answer."""
+    blocked sending the first one's answer. Such a page waits for the pages before it,
+    and the pages after it wait for it (one worker answers in the order asked)."""
     links = "".join(f"<a href='/links/{i}/page'>link number {i} text</a> " for i in range(4000))
     big = f"<html><head><title>Big</title></head><body><div class='entry-content'>{links}</div>"
 
-    async def main() -> list[str]:
+    async def main() -> tuple[list[str], list[int]]:
         async with PageParser(workers=1, deadline=30) as parser:
-            pages = [big if n % 2 else PAGE.format(n=n) for n in range(8)]
-            got = await asyncio.wait_for(
-                asyncio.gather(
-                    *(parser.extract(p, f"http://a.test/{n}/") for n, p in enumerate(pages))
-                ),
-                timeout=60,
-            )
-            return [g.title or "" for g in got]
+            await parser.extract(PAGE.format(n=0), "http://a.test/warm/")
+            finished: list[int] = []
+            futures = []
+            for n in range(12):
+                page = big if n % 3 else PAGE.format(n=n)
+                futures.append(asyncio.ensure_future(parser.extract(page, f"http://a.test/{n}/")))
+                futures[-1].add_done_callback(lambda _, n=n: finished.append(n))
+            got = await asyncio.wait_for(asyncio.gather(*futures), timeout=60)
+            return [g.title or "" for g in got], finished
 
-    assert asyncio.run(main()) == ["Big" if n % 2 else f"Post {n}" for n in range(8)]
+    titles, finished = asyncio.run(main())
+    assert titles == ["Big" if n % 3 else f"Post {n}" for n in range(12)]
+    assert finished == list(range(12))
 
 
 def test_closing_fails_the_pages_still_waiting_for_a_worker() -> None:

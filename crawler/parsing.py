@@ -50,7 +50,6 @@ from crawler.extract.page import extract
 from crawler.frontier import BoundedExtraction, bound_extraction
 
 T = TypeVar("T")
-Job = tuple[Callable[..., Any], str, tuple[Any, ...]]  # (fn, html, args) for a worker
 
 DEFAULT_DEADLINE = 10.0  # seconds of parsing one page may cost at most
 DEFAULT_MAX_CHARS = 6_000_000  # pages longer than this are not parsed (max_bytes is 5 MB)

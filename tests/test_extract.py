@@ -455,7 +455,11 @@ def big_page(target: int = 100_000, comments: int = 60) -> str:
 
 def test_extraction_of_a_100_kb_page_is_fast() -> None:
     """Median CPU time of 15 runs: process time, so that other processes sharing the
-    machine (parallel test runs, CI neighbours) do not make the bound flaky."""
+    machine (parallel test runs, CI neighbours) do not make the bound flaky. About 5.7 ms
+    on the 2-core development machine; a VM under load inflates even CPU time (10.4 ms
+    in one full CI run), so the bound is ~4x that: it catches an extractor gone
+    quadratic or a selector per element, not noise. The figure itself is in
+    ``python -m benchmarks.micro``."""
     html = big_page()
     assert 95_000 < len(html.encode()) < 110_000
     extract(html, CLASSIC)  # warm up
@@ -471,4 +475,4 @@ def test_extraction_of_a_100_kb_page_is_fast() -> None:
         f"best {min(wall):.2f} ms wall"
     )
     assert len(result.comments) > 60
-    assert median < 10, f"median {median:.1f} ms"
+    assert median < 25, f"median {median:.1f} ms"
